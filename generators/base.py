@@ -1,0 +1,118 @@
+"""The dataset type every generator returns, and the generator registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from estimators._result import PIDResult
+
+#: The interaction tasks every generator provides, and the PID atom each one isolates.
+TASKS: tuple[str, ...] = ("redundancy", "unique1", "unique2", "synergy")
+TASK_ATOM: dict[str, str] = {
+    "redundancy": "redundancy",
+    "unique1": "unique1",
+    "unique2": "unique2",
+    "synergy": "synergy",
+}
+
+
+@dataclass
+class Split:
+    """One split of a bimodal dataset.
+
+    x1, x2: float32 arrays, (n, d) for vector modalities or (n, C, H, W) for images.
+    labels: task name -> int64 array (n,) of class indices 0..K-1.
+    latents: factor name -> array with first dimension n (the factors the labels derive from).
+    """
+
+    x1: np.ndarray
+    x2: np.ndarray
+    labels: dict[str, np.ndarray]
+    latents: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.x1.shape[0])
+
+    def subset(self, idx: np.ndarray) -> Split:
+        """Rows `idx` of every array."""
+        return Split(
+            x1=self.x1[idx],
+            x2=self.x2[idx],
+            labels={k: v[idx] for k, v in self.labels.items()},
+            latents={k: v[idx] for k, v in self.latents.items()},
+        )
+
+
+@dataclass
+class BimodalDataset:
+    """Bimodal data (x1, x2) with one label per interaction task and its exact PID.
+
+    `true_pid[task]` is computed by the exact discrete estimator on the latent joint
+    distribution of the task's label and the latent factors each modality holds.
+    `pretrain` optionally overrides the split a learner trains on for a given task
+    (Trifeature's synergy run trains on pairs biased to satisfy the mapping, while the
+    probes still read the unbiased `train`/`test` splits).
+    """
+
+    name: str
+    params: dict[str, Any]
+    train: Split
+    test: Split
+    true_pid: dict[str, PIDResult]
+    n_classes: dict[str, int]
+    pretrain: dict[str, Split] = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(t for t in TASKS if t in self.train.labels)
+
+    @property
+    def modality_kinds(self) -> tuple[str, str]:
+        """`vector` for (n, d) arrays, `image` for (n, C, H, W)."""
+        return (_kind(self.train.x1), _kind(self.train.x2))
+
+    @property
+    def modality_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Per-sample shape of each modality."""
+        return (tuple(self.train.x1.shape[1:]), tuple(self.train.x2.shape[1:]))
+
+    def pretrain_split(self, task: str) -> Split:
+        """The split a self-supervised learner trains on when it is scored on `task`."""
+        return self.pretrain.get(task, self.train)
+
+
+def _kind(x: np.ndarray) -> str:
+    if x.ndim == 2:
+        return "vector"
+    if x.ndim == 4:
+        return "image"
+    raise ValueError(f"modality array must be (n, d) or (n, C, H, W), got shape {x.shape}")
+
+
+GENERATORS: dict[str, Callable[..., BimodalDataset]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., BimodalDataset]], Callable[..., BimodalDataset]]:
+    """Register a generator function `f(**params) -> BimodalDataset` under `name`."""
+
+    def deco(fn: Callable[..., BimodalDataset]) -> Callable[..., BimodalDataset]:
+        if name in GENERATORS:
+            raise ValueError(f"generator {name!r} registered twice")
+        GENERATORS[name] = fn
+        return fn
+
+    return deco
+
+
+def get(name: str) -> Callable[..., BimodalDataset]:
+    """The registered generator `name`; a clear error listing valid names otherwise."""
+    try:
+        return GENERATORS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown generator {name!r}; available: {', '.join(sorted(GENERATORS))}"
+        ) from None
