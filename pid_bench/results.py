@@ -5,6 +5,7 @@ Every figure, summary, baseline and regression check is drawn from this table on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -56,3 +57,95 @@ def read(path: str | Path) -> pd.DataFrame:
     validate(df)
     df["value"] = pd.to_numeric(df["value"], errors="raise")
     return df
+
+
+# --- Helpers shared by reports and regression checks (additive; added with report/check) ---
+
+#: Keys that identify one measurement cell; the final epoch is the largest epoch per cell.
+CELL_KEYS: tuple[str, ...] = ("run_id", "learner", "seed", "task")
+
+
+def read_runs(paths: Sequence[str | Path], *, with_source: bool = False) -> pd.DataFrame:
+    """Read and concatenate the results tables of several run folders (or results.csv files).
+
+    Numeric columns are converted (`seed`, `epoch` to int; `true_bits`, `elapsed_s` to float),
+    and `sweep_param`/`sweep_value` stay strings ("" outside sweeps). With `with_source`, a
+    `source` column holds the folder each row came from. Raises ValueError for an empty list,
+    a folder without results.csv, or a table without rows.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not paths:
+        raise ValueError("no run folders given: pass one or more folders that hold results.csv")
+    seen: set[Path] = set()
+    frames = []
+    for path in paths:
+        key = Path(path).resolve()
+        if key in seen:  # the same folder named twice (e.g. by a glob and by hand)
+            continue
+        seen.add(key)
+        df = read(path)
+        if df.empty:
+            raise ValueError(f"results table in {path} has no rows")
+        if with_source:
+            df["source"] = str(path)
+        frames.append(df)
+    return coerce(pd.concat(frames, ignore_index=True))
+
+
+def coerce(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` (validated) with the column types reports and checks rely on.
+
+    `seed`, `epoch` become int (ValueError if blank); `true_bits`, `elapsed_s` float (blank is
+    NaN); name columns and `sweep_param`/`sweep_value` strings ("" outside sweeps).
+    """
+    validate(df)
+    df = df.copy()
+    for col in ("seed", "epoch"):
+        num = pd.to_numeric(df[col], errors="coerce")
+        if num.isna().any():
+            raise ValueError(
+                f"column {col!r} must be an integer in every row; found blanks or text"
+            )
+        df[col] = num.astype(int)
+    for col in ("value", "true_bits", "elapsed_s"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    for col in ("run_id", "generator", "learner", "task", "probe", "metric"):
+        df[col] = df[col].astype(str)
+    for col in ("sweep_param", "sweep_value"):
+        df[col] = df[col].fillna("").astype(str)
+    return df
+
+
+def final_epoch(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows at the largest epoch of each (run_id, learner, seed, task): the final results."""
+    last = df.groupby(list(CELL_KEYS), sort=False)["epoch"].transform("max")
+    return df[df["epoch"] == last]
+
+
+def summarise(
+    df: pd.DataFrame,
+    *,
+    probes: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Mean, std (over seeds, ddof=1; 0 for one seed) and n seeds of the final-epoch values.
+
+    One row per (generator, sweep_param, sweep_value, learner, task, probe, metric); a seed of
+    one run counts once, and the same seed in two runs (folders) counts twice.
+    """
+    final = final_epoch(df)
+    if probes is not None:
+        final = final[final["probe"].isin(list(probes))]
+    if metrics is not None:
+        final = final[final["metric"].isin(list(metrics))]
+    keys = ["generator", "sweep_param", "sweep_value", "learner", "task", "probe", "metric"]
+    # Average within each (run, seed) first, so n counts seeds even if a cell was probed twice.
+    per_seed = final.groupby([*keys, "run_id", "seed"], sort=False)["value"].mean().reset_index()
+    out = (
+        per_seed.groupby(keys, sort=False)["value"]
+        .agg(mean="mean", std="std", n="count")
+        .reset_index()
+    )
+    out["std"] = out["std"].fillna(0.0)
+    return out

@@ -1,0 +1,366 @@
+"""The `pid-bench` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error message (exit code 2) instead of the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _kv(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _generator_params(name: str, items: list[str] | None) -> dict:
+    import generators
+
+    generators.get(name)
+    return generators.coerce_params(name, _kv(items))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import estimators
+    import generators
+    from pid_bench.config import PROFILES
+    from pid_bench.learners import LEARNERS
+    from pid_bench.probes import PROBES
+    from pid_bench.runner import INTERACTIONS
+
+    print("generators:")
+    for name in sorted(generators.GENERATORS):
+        ps = ", ".join(f"{k}={v}" for k, v in generators.parameters(name).items())
+        print(f"  {name:<12} {ps}")
+    print("estimators:")
+    for name in sorted(estimators.ESTIMATORS):
+        print(f"  {name}")
+    print(f"  measures: {', '.join(estimators.MEASURES)}")
+    print("learners:")
+    for name, cls in LEARNERS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"  {name:<15} {doc}")
+    print(f"probes: {', '.join(PROBES)}")
+    print(f"interactions: {', '.join(INTERACTIONS)}")
+    print(f"profiles: {', '.join(PROFILES)}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import generators
+    from generators.io import save_npz
+
+    ds = generators.make(args.generator, **_generator_params(args.generator, args.set))
+    path = save_npz(ds, args.out)
+    print(
+        f"wrote {path}: {len(ds.train)} train / {len(ds.test)} test pairs, tasks {list(ds.tasks)}"
+    )
+    return 0
+
+
+def _pid_line(label: str, r) -> str:
+    return (
+        f"{label:<22} R={r.redundancy:7.4f}  U1={r.unique1:7.4f}  U2={r.unique2:7.4f}  "
+        f"S={r.synergy:7.4f}  I={r.mutual_info:7.4f}"
+    )
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    import estimators
+
+    if args.joint:
+        path = Path(args.joint)
+        if not path.is_file():
+            raise ValueError(f"no such file: {path} (expected a .npy array p[x1, x2, y])")
+        try:
+            p = np.load(path, allow_pickle=False)
+        except ValueError as e:
+            raise ValueError(f"{path} is not a readable .npy array: {e}") from None
+        print(f"exact PID of {path} ({'x'.join(map(str, p.shape))}), bits:")
+        print(_pid_line(args.measure, estimators.pid(p, measure=args.measure)))
+        return 0
+    import generators
+
+    params = _generator_params(args.generator, args.set)
+    ds = generators.make(args.generator, **params)
+    tasks = [args.task] if args.task != "all" else list(ds.tasks)
+    for t in tasks:
+        if t not in ds.tasks:
+            raise ValueError(f"unknown task {t!r}; accepted: {', '.join(ds.tasks)}, all")
+    split = ds.test if args.split == "test" else ds.train
+    print(f"{args.generator} ({len(split)} {args.split} samples), PID in bits")
+    for t in tasks:
+        y = split.labels[t]
+        est = estimators.ClusteredPID(n_clusters=args.clusters, random_state=0).fit(
+            split.x1.reshape(len(split), -1), split.x2.reshape(len(split), -1), y
+        )
+        print(f"task {t}:")
+        print(_pid_line("  true (latent, exact)", ds.true_pid[t]))
+        print(_pid_line(f"  clustered (k={args.clusters})", est.pid_))
+    return 0
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    return {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "device": args.device,
+        "probe_every": args.probe_every,
+    }
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pid_bench.runner import format_summary, resolve_config, run
+
+    cfg = resolve_config(
+        generator=args.generator,
+        generator_params=_generator_params(args.generator, args.set),
+        learners=args.learners,
+        seeds=args.seeds,
+        interaction=args.interaction,
+        profile=args.profile,
+        train_overrides=_train_overrides(args),
+        probe_overrides={"mlp": False} if args.no_mlp else None,
+    )
+    df, out = run(cfg, args.out, jobs=args.jobs, quiet=args.quiet, force=args.force)
+    print(format_summary(df, cfg.learners))
+    print(f"results: {out / 'results.csv'}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from pid_bench.runner import format_summary, resolve_config, run
+
+    values = args.values
+    base = _generator_params(args.generator, args.set)
+    root = Path(args.out) if args.out else Path("runs") / f"sweep-{args.generator}-{args.param}"
+    import generators
+
+    for v in values:
+        params = dict(base)
+        params.update(generators.coerce_params(args.generator, {args.param: v}))
+        cfg = resolve_config(
+            generator=args.generator,
+            generator_params=params,
+            learners=args.learners,
+            seeds=args.seeds,
+            interaction=args.interaction,
+            profile=args.profile,
+            train_overrides=_train_overrides(args),
+            probe_overrides={"mlp": False} if args.no_mlp else None,
+            sweep=(args.param, str(v)),
+        )
+        df, out = run(
+            cfg, root / f"{args.param}={v}", jobs=args.jobs, quiet=args.quiet, force=args.force
+        )
+        print(f"\n{args.param} = {v}")
+        print(format_summary(df, cfg.learners))
+    print(f"sweep folders under {root}; draw them with: pid-bench report {root}/* --out DIR")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import generators
+    from pid_bench.show import show_dataset
+
+    ds = generators.make(args.generator, **_generator_params(args.generator, args.set))
+    path = show_dataset(ds, args.out, n=args.n, split=args.split)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pid_bench.report import make_report
+
+    paths = make_report(args.run_dirs, args.out)
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from pid_bench.check import write_baseline
+    from pid_bench.results import read
+
+    frames = [read(d) for d in args.run_dirs]
+    import pandas as pd
+
+    path = write_baseline(pd.concat(frames, ignore_index=True), args.out)
+    print(f"wrote baseline {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from pid_bench.check import check, load_baseline
+    from pid_bench.results import read
+
+    df = pd.concat([read(d) for d in args.run_dirs], ignore_index=True)
+    report = check(
+        df,
+        load_baseline(args.baseline),
+        tolerance=args.tolerance,
+        metrics=tuple(args.metrics),
+        sigma=args.sigma,
+    )
+    print(report.format_table())
+    print("PASS" if report.passed else "FAIL: interaction capture regressed")
+    return 0 if report.passed else 1
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    from pid_bench.config import PROFILES
+    from pid_bench.runner import INTERACTIONS
+
+    p.add_argument(
+        "--interaction",
+        default="synergy",
+        choices=list(INTERACTIONS),
+        help="which tasks to score (uniqueness = unique1 + unique2; default synergy)",
+    )
+    p.add_argument("--generator", default="bits", help="dataset generator (see pid-bench list)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="generator parameter, repeatable (e.g. --set noise=0.2)",
+    )
+    p.add_argument("--learners", nargs="+", metavar="NAME", help="learners (default: all)")
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        metavar="S",
+        help="repetition seeds (default: the profile's)",
+    )
+    p.add_argument("--epochs", type=int, help="training epochs (default: the profile's)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument(
+        "--probe-every", type=int, metavar="K", help="also probe every K epochs (learning curves)"
+    )
+    p.add_argument("--profile", default="quick", choices=list(PROFILES))
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--jobs", type=int, default=1, help="parallel grid cells (local processes)")
+    p.add_argument("--no-mlp", action="store_true", help="skip the MLP probe")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--force", action="store_true", help="overwrite results in --out")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = _Parser(
+        prog="pid-bench",
+        description="Benchmark which multimodal interactions (redundancy, uniqueness, synergy) "
+        "a learned representation captures.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("list", help="list generators, estimators, learners, probes")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("generate", help="write a generated dataset to an .npz file")
+    p.add_argument("--generator", required=True)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="generator parameter")
+    p.add_argument("--out", required=True, help="output .npz path")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("estimate", help="PID: true vs clustered estimate, or of a saved joint")
+    p.add_argument("--generator", default="bits")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="generator parameter")
+    p.add_argument("--task", default="all", help="redundancy|unique1|unique2|synergy|all")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--clusters", type=int, default=20, help="k-means clusters per modality")
+    p.add_argument("--joint", metavar="FILE.npy", help="exact PID of a saved joint p[x1,x2,y]")
+    p.add_argument("--measure", default="broja", help="broja | mmi | imin (with --joint)")
+    p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("run", help="train learners and probe what they capture")
+    _add_train_args(p)
+    p.add_argument("--out", help="run folder (default runs/<run_id>)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sweep", help="one run per value of a generator parameter")
+    _add_train_args(p)
+    p.add_argument("--param", required=True, help="generator parameter to sweep")
+    p.add_argument("--values", nargs="+", required=True, help="values of the parameter")
+    p.add_argument("--out", help="folder holding one run folder per value")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("show", help="write a grid of sample pairs of an image generator")
+    p.add_argument("--generator", default="trifeature")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="generator parameter")
+    p.add_argument("--n", type=int, default=8, help="number of pairs")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--out", required=True, help="output PNG")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("report", help="figures and summary from run folders")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("baseline", help="write a regression baseline from run folders")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, help="baseline JSON path")
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("check", help="compare runs to a baseline: exit 0 pass, 1 regression")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--baseline", required=True, help="baseline JSON from pid-bench baseline")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.05,
+        help="allowed absolute drop of each mean (default 0.05)",
+    )
+    p.add_argument(
+        "--sigma",
+        type=float,
+        default=0.0,
+        help="also allow a drop of up to SIGMA baseline std (default 0)",
+    )
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        default=["balanced_accuracy"],
+        help="metrics compared (balanced_accuracy, mi_bits, capture)",
+    )
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `pid-bench` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"pid-bench {args.command}: error: {msg}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

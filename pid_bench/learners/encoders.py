@@ -1,0 +1,67 @@
+"""Encoders per modality type, shared by all learners. Each emits tokens (B, T, d_model)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from pid_bench.config import ModelConfig
+
+
+class VectorEncoder(nn.Module):
+    """MLP over a feature vector whose output is split into `n_tokens` tokens."""
+
+    def __init__(self, in_dim: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_tokens = cfg.n_tokens
+        self.d_model = cfg.d_model
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, cfg.hidden),
+            nn.LayerNorm(cfg.hidden),
+            nn.GELU(),
+            nn.Linear(cfg.hidden, cfg.hidden),
+            nn.LayerNorm(cfg.hidden),
+            nn.GELU(),
+            nn.Linear(cfg.hidden, cfg.n_tokens * cfg.d_model),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).view(x.shape[0], self.n_tokens, self.d_model)
+
+
+def build_encoder(kind: str, shape: tuple[int, ...], cfg: ModelConfig) -> nn.Module:
+    """Token encoder for one modality: `vector` (d,) or `image` (C, H, W)."""
+    if kind == "vector":
+        if len(shape) != 1:
+            raise ValueError(f"a vector modality has per-sample shape (d,), got {shape}")
+        return VectorEncoder(shape[0], cfg)
+    if kind == "image":
+        if len(shape) != 3:
+            raise ValueError(f"an image modality has per-sample shape (C, H, W), got {shape}")
+        from pid_bench.learners.image import CNNEncoder
+
+        return CNNEncoder(tuple(shape), d_model=cfg.d_model, width=cfg.cnn_width)
+    raise ValueError(f"no encoder for modality kind {kind!r}; accepted: vector, image")
+
+
+class PooledEncoder(nn.Module):
+    """A token encoder followed by mean pooling and a linear map: one vector per sample."""
+
+    def __init__(self, kind: str, shape: tuple[int, ...], cfg: ModelConfig) -> None:
+        super().__init__()
+        self.tokens = build_encoder(kind, shape, cfg)
+        self.out = nn.Sequential(nn.LayerNorm(cfg.d_model), nn.Linear(cfg.d_model, cfg.d_model))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.tokens(x).mean(1))
+
+
+def mlp_head(d_in: int, d_hidden: int, d_out: int) -> nn.Module:
+    """Two-layer projection head (used only inside losses)."""
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
+
+
+@torch.no_grad()
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,58 @@
+"""Reference learners: supervised late fusion (ceiling) and frozen random encoders (floor)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pid_bench.learners.base import Learner, register
+from pid_bench.learners.encoders import PooledEncoder
+
+
+@register("supervised")
+class Supervised(Learner):
+    """Late fusion trained on the task label; representation = the fused hidden layer."""
+
+    supervised = True
+    has_unimodal = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        d = self.model_cfg.d_model
+        self.enc1 = PooledEncoder(self.kinds[0], self.shapes[0], self.model_cfg)
+        self.enc2 = PooledEncoder(self.kinds[1], self.shapes[1], self.model_cfg)
+        self.fuse = nn.Sequential(nn.Linear(2 * d, 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
+        self.classifier = nn.Sequential(nn.ReLU(), nn.Linear(d, self.n_classes))
+
+    def loss(self, x1, x2, y, idx, generator):
+        a1, a2 = self.augment(x1, x2, generator)
+        logits = self.classifier(self.fuse(torch.cat([self.enc1(a1), self.enc2(a2)], 1)))
+        loss = F.cross_entropy(logits, y)
+        return loss, {"ce": float(loss.detach())}
+
+    def embed(self, x1, x2):
+        return self.fuse(torch.cat([self.enc1(x1), self.enc2(x2)], 1))
+
+    def embed_unimodal(self, x1, x2):
+        return self.enc1(x1), self.enc2(x2)
+
+
+@register("random")
+class RandomEncoders(Learner):
+    """Frozen randomly initialised encoders; representation = concatenation (z1, z2)."""
+
+    trainable = False
+    has_unimodal = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.enc1 = PooledEncoder(self.kinds[0], self.shapes[0], self.model_cfg)
+        self.enc2 = PooledEncoder(self.kinds[1], self.shapes[1], self.model_cfg)
+        self.requires_grad_(False)
+
+    def embed(self, x1, x2):
+        return torch.cat(self.embed_unimodal(x1, x2), dim=1)
+
+    def embed_unimodal(self, x1, x2):
+        return self.enc1(x1), self.enc2(x2)

@@ -1,0 +1,129 @@
+"""CLI smoke tests: help, list, bad arguments (exit 2, one line), estimate, generate, run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pid_bench.cli import main
+
+COMMANDS = ["list", "generate", "estimate", "run", "sweep", "show", "report", "baseline", "check"]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_help(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0
+    assert "usage: pid-bench" in capsys.readouterr().out
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("bits", "gaussian", "comm", "cross_self", "factorcl", "broja", "clustered"):
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["nope"],
+        ["run", "--interaction", "nope"],
+        ["run", "--epochs", "abc"],
+        ["run", "--device", "tpu"],
+    ],
+)
+def test_bad_arguments_exit_2_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error" in err
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["run", "--learners", "nope"], "unknown learner"),
+        (["run", "--generator", "nope"], "unknown generator"),
+        (["run", "--set", "noise"], "key=value"),
+        (["run", "--set", "wrong=1"], "wrong"),
+        (["estimate", "--joint", "/nonexistent.npy"], "no such file"),
+        (["estimate", "--task", "nope"], "unknown task"),
+        (["report", "/nonexistent", "--out", "/tmp/x"], ""),
+        (["check", "/nonexistent", "--baseline", "/nonexistent.json"], ""),
+    ],
+)
+def test_bad_values_exit_2(argv, match, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
+
+
+def test_estimate_joint(tmp_path, capsys):
+    p = np.zeros((2, 2, 2))
+    for a in range(2):
+        for b in range(2):
+            p[a, b, a ^ b] = 0.25
+    f = tmp_path / "xor.npy"
+    np.save(f, p)
+    assert main(["estimate", "--joint", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "S= 1.0000" in out and "R= 0.0000" in out
+    bad = tmp_path / "bad.npy"
+    np.save(bad, p * 2)
+    assert main(["estimate", "--joint", str(bad)]) == 2
+
+
+def test_estimate_generator_synergy(capsys):
+    assert (
+        main(["estimate", "--generator", "bits", "--task", "synergy", "--set", "n_test=4000"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "true (latent, exact)" in out and "clustered" in out
+
+
+def test_generate_npz(tmp_path, capsys):
+    f = tmp_path / "d.npz"
+    assert (
+        main(
+            [
+                "generate",
+                "--generator",
+                "bits",
+                "--set",
+                "n_train=50",
+                "--set",
+                "n_test=20",
+                "--out",
+                str(f),
+            ]
+        )
+        == 0
+    )
+    with np.load(f) as z:
+        assert z["train_x1"].shape[0] == 50
+        assert "test_y_synergy" in z.files
+
+
+def test_run_cli(tmp_path, capsys):
+    out = tmp_path / "r"
+    argv = [
+        "run",
+        "--learners",
+        "cross",
+        "--epochs",
+        "1",
+        "--set",
+        "n_train=200",
+        "--set",
+        "n_test=100",
+        "--quiet",
+        "--no-mlp",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "cross" in text and (out / "results.csv").is_file()

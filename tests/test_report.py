@@ -1,0 +1,233 @@
+"""Reports: figures, summaries and input errors, from small synthetic results tables."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.image as mpimg  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from pid_bench import plotstyle  # noqa: E402
+from pid_bench.report import make_report  # noqa: E402
+from pid_bench.results import COLUMNS  # noqa: E402
+
+try:
+    from _fixture_results import write_fixture_run
+except ImportError:  # tests/ turned into a package
+    from tests._fixture_results import write_fixture_run
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+LEARNERS = ("cross", "comm", "supervised")
+
+
+def _figure_files(paths: list[Path]) -> list[Path]:
+    return [p for p in paths if p.suffix in (".png", ".pdf", ".svg")]
+
+
+def _stems(paths: list[Path]) -> set[str]:
+    return {p.stem for p in _figure_files(paths)}
+
+
+def _assert_valid_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_MAGIC, path
+    img = mpimg.imread(path)
+    # 3.3 in at 300 dpi: roughly 1000 px wide, never a blank or tiny image.
+    assert img.ndim == 3 and 800 <= img.shape[1] <= 1100 and img.shape[0] > 300, img.shape
+    assert img[..., :3].std() > 0.05
+
+
+def _assert_valid_pdf(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:5] == b"%PDF-", path
+    assert data.rstrip().endswith(b"%%EOF"), path
+
+
+@pytest.fixture(scope="module")
+def plain_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """One folder, one probed epoch, no sweep."""
+    root = tmp_path_factory.mktemp("plain")
+    run = write_fixture_run(root / "run", learners=LEARNERS, seeds=(0, 1, 2), epochs=20)
+    out = root / "report"
+    return out, make_report([run], out)
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """Learning curves (several epochs) plus a sweep folder, every learner."""
+    root = tmp_path_factory.mktemp("full")
+    curves = write_fixture_run(
+        root / "curves",
+        learners=tuple(plotstyle.LEARNER_ORDER),
+        seeds=(0, 1),
+        epochs=(0, 10, 20),
+        n_classes={"synergy": 2},
+    )
+    sweep = write_fixture_run(
+        root / "sweep", learners=("cross", "comm"), seeds=(0, 1), sweep=("noise", [0.0, 0.5, 1.0])
+    )
+    out = root / "report"
+    return out, make_report([curves, sweep], out)
+
+
+def test_plain_report_draws_bars_only(plain_report: tuple[Path, list[Path]]) -> None:
+    out, paths = plain_report
+    assert all(p.is_file() and p.parent == out for p in paths)
+    figures = _figure_files(paths)
+    assert len(figures) == 4  # accuracy_bars and pid_bars, PNG and PDF
+    assert _stems(paths) == {"accuracy_bars", "pid_bars"}
+    for p in figures:
+        (_assert_valid_png if p.suffix == ".png" else _assert_valid_pdf)(p)
+    assert {p.name for p in paths} >= {"summary.md", "summary.html"}
+
+
+def test_full_report_adds_learning_curves_and_sweep(full_report: tuple[Path, list[Path]]) -> None:
+    _, paths = full_report
+    assert len(_figure_files(paths)) == 8
+    assert _stems(paths) == {"accuracy_bars", "pid_bars", "learning_curves", "sweep"}
+    for p in _figure_files(paths):
+        (_assert_valid_png if p.suffix == ".png" else _assert_valid_pdf)(p)
+
+
+def test_summary_markdown_tables_and_links(plain_report: tuple[Path, list[Path]]) -> None:
+    out, _ = plain_report
+    md = (out / "summary.md").read_text()
+    for link in re.findall(r"\]\(([^)]+)\)", md):
+        assert (out / link).is_file(), link
+    assert "## Linear probe: balanced accuracy" in md
+    assert "| learner | redundancy | unique1 | unique2 | synergy |" in md
+    # Skipped figures are explained, not silently missing.
+    assert "learning_curves: the runs were probed at one epoch only" in md
+    assert "sweep: no sweep runs" in md
+    assert "0123abc" in md and "cpu" in md and "torch" in md  # git sha, device, versions
+
+    # The comm/synergy cell is the mean ± std over seeds of the final linear-probe rows.
+    df = pd.read_csv(out.parent / "run" / "results.csv")
+    sel = df[
+        (df.learner == "comm")
+        & (df.task == "synergy")
+        & (df.probe == "linear")
+        & (df.metric == "balanced_accuracy")
+    ]["value"]
+    assert f"{sel.mean():.3f} ± {sel.std():.3f} (3)" in md
+
+
+def test_summary_html_is_self_contained(full_report: tuple[Path, list[Path]]) -> None:
+    out, paths = full_report
+    text = (out / "summary.html").read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    srcs = re.findall(r"""src\s*=\s*["']([^"']*)""", text)
+    assert len(srcs) == len([p for p in paths if p.suffix == ".png"])
+    assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "href=" not in text and "url(" not in text and "@import" not in text
+    assert "<table>" in text and "Sweep over" in text
+
+
+def test_sweep_only_report_skips_bars(tmp_path: Path) -> None:
+    run = write_fixture_run(tmp_path / "s", learners=("comm",), seeds=(0,), sweep=("dim", [8, 16]))
+    paths = make_report([run], tmp_path / "out", formats=("png",))
+    assert _stems(paths) == {"sweep"}
+    assert len(_figure_files(paths)) == 1
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "every run is a sweep point" in md
+
+
+def test_several_generators_get_suffixed_figures(tmp_path: Path) -> None:
+    a = write_fixture_run(tmp_path / "a", learners=("comm",), seeds=(0,), generator="bits")
+    b = write_fixture_run(tmp_path / "b", learners=("comm",), seeds=(0,), generator="gaussian")
+    paths = make_report([a, b], tmp_path / "out", formats=("png",))
+    assert _stems(paths) == {
+        "accuracy_bars_bits",
+        "pid_bars_bits",
+        "accuracy_bars_gaussian",
+        "pid_bars_gaussian",
+    }
+
+
+def test_non_finite_rows_are_left_out_and_noted(tmp_path: Path) -> None:
+    run = write_fixture_run(tmp_path / "r", learners=("comm",), seeds=(0, 1), tasks=("synergy",))
+    df = pd.read_csv(run / "results.csv", keep_default_na=False)
+    df.loc[(df.seed == 1) & (df.metric == "mi_bits") & (df.probe == "linear"), "value"] = float(
+        "nan"
+    )
+    df.to_csv(run / "results.csv", index=False)
+    paths = make_report([run], tmp_path / "out", formats=("png",))
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "1 row(s) with a non-finite value were left out" in md
+    assert "comm/synergy/linear/mi_bits" in md
+    assert "nan" not in md.split("## Notes")[0].lower().replace("mi_bits", "")
+    assert len(_figure_files(paths)) == 2
+
+
+def test_pdf_output_is_reproducible(tmp_path: Path) -> None:
+    run = write_fixture_run(tmp_path / "r", learners=("comm",), seeds=(0,), tasks=("redundancy",))
+    first = make_report([run], tmp_path / "a", formats=("pdf",))
+    second = make_report([run], tmp_path / "b", formats=("pdf",))
+    for p, q in zip(_figure_files(first), _figure_files(second), strict=True):
+        assert p.read_bytes() == q.read_bytes(), p.name
+
+
+# --- input errors ------------------------------------------------------------------------
+
+
+def test_error_no_run_folders(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no run folders"):
+        make_report([], tmp_path / "out")
+
+
+def test_error_folder_without_results(tmp_path: Path) -> None:
+    (tmp_path / "empty_run").mkdir()
+    with pytest.raises(ValueError, match="no results table"):
+        make_report([tmp_path / "empty_run"], tmp_path / "out")
+
+
+def test_error_empty_table(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.csv").write_text(",".join(COLUMNS) + "\n")
+    with pytest.raises(ValueError, match="has no rows"):
+        make_report([run], tmp_path / "out")
+
+
+def test_error_no_linear_probe_rows(tmp_path: Path) -> None:
+    mlp_only = write_fixture_run(tmp_path / "mlp", learners=("comm",), seeds=(0,), probes=("mlp",))
+    with pytest.raises(ValueError, match="no linear-probe rows"):
+        make_report([mlp_only], tmp_path / "out")
+    normal = write_fixture_run(tmp_path / "ok", learners=("cross",), seeds=(0,))
+    with pytest.raises(ValueError, match=r"mlp.*no linear-probe rows"):
+        make_report([normal, mlp_only], tmp_path / "out")
+
+
+def test_error_unknown_format(tmp_path: Path) -> None:
+    run = write_fixture_run(tmp_path / "r", learners=("comm",), seeds=(0,))
+    with pytest.raises(ValueError, match="unsupported figure format"):
+        make_report([run], tmp_path / "out", formats=("jpg",))
+
+
+# --- style -------------------------------------------------------------------------------
+
+
+def test_learner_styles_are_stable_and_distinct() -> None:
+    styles = plotstyle.learner_styles(["zeta", "comm", "alpha", "cross"])
+    assert list(styles) == ["cross", "comm", "alpha", "zeta"]
+    assert styles["comm"].color == plotstyle.LEARNER_COLOURS["comm"]
+    assert styles["comm"].label == "CoMM"
+    every = plotstyle.learner_styles([*plotstyle.LEARNER_ORDER, "x", "y"])
+    colours = [s.color for s in every.values()]
+    assert len(set(colours)) == len(colours)
+    # The same learner keeps its colour whichever other learners are present.
+    assert plotstyle.learner_styles(["comm"])["comm"] == styles["comm"]
+
+
+def test_style_fonts_are_readable_at_column_width() -> None:
+    rc = plotstyle.rc_params()
+    for key in ("font.size", "axes.labelsize", "xtick.labelsize", "legend.fontsize"):
+        assert rc[key] >= 8
+    assert rc["font.family"] == "sans-serif"
+    assert math.isclose(plotstyle.COLUMN_WIDTH, 3.3)

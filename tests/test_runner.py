@@ -1,0 +1,110 @@
+"""`pid-bench run`: schema of the results table, determinism, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from pid_bench.results import COLUMNS, read
+from pid_bench.runner import format_summary, plan_cells, resolve_config, run
+
+TINY = {"n_train": 256, "n_test": 128}
+
+
+def _cfg(**kw):
+    base = dict(
+        generator="bits",
+        generator_params=TINY,
+        learners=["comm", "cross", "supervised"],
+        seeds=[0],
+        interaction="all",
+        train_overrides={"epochs": 2, "batch_size": 64, "device": "cpu"},
+        probe_overrides={"max_train": 200, "mlp_max_iter": 20, "pid_clusters": 4},
+    )
+    base.update(kw)
+    return resolve_config(**base)
+
+
+@pytest.fixture(scope="module")
+def two_epoch_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    df, path = run(_cfg(), out / "a", quiet=True)
+    return df, path
+
+
+def test_run_writes_schema(two_epoch_run):
+    df, path = two_epoch_run
+    assert list(df.columns) == list(COLUMNS)
+    back = read(path)
+    assert len(back) == len(df)
+    assert set(df["task"]) == {"redundancy", "unique1", "unique2", "synergy"}
+    assert set(df["learner"]) == {"comm", "cross", "supervised"}
+    assert {"linear", "mlp", "pid_clustered"} <= set(df["probe"])
+    lin = df[(df["probe"] == "linear") & (df["metric"] == "balanced_accuracy")]
+    assert lin["value"].between(0, 1).all()
+    assert df["value"].notna().all()
+    cfg = json.loads((path / "config.json").read_text())
+    assert cfg["train"]["epochs"] == 2 and cfg["generator"] == "bits"
+    env = json.loads((path / "environment.json").read_text())
+    assert "torch" in env["versions"] and env["git_sha"]
+    assert (path / "logs").is_dir() and any((path / "logs").iterdir())
+    assert not (path / "results.csv.partial").exists()
+    # true atoms come from the generator's exact PID: 2 bits per task at the default bits=2
+    assert df["true_bits"].round(6).eq(2.0).all()
+
+
+def test_same_seed_same_table(two_epoch_run, tmp_path):
+    df, _ = two_epoch_run
+    df2, _ = run(_cfg(), tmp_path / "b", quiet=True)
+    cols = ["learner", "seed", "task", "probe", "metric", "epoch", "value"]
+    pd.testing.assert_frame_equal(df[cols], df2[cols])
+
+
+def test_summary_mentions_every_learner(two_epoch_run):
+    df, _ = two_epoch_run
+    text = format_summary(df, ("comm", "cross", "supervised"))
+    for name in ("comm", "cross", "supervised", "synergy", "chance"):
+        assert name in text
+
+
+def test_cells_supervised_per_task():
+    cfg = _cfg(learners=["comm", "supervised"], seeds=[0, 1])
+    cells = plan_cells(cfg)
+    assert sum(c.learner == "comm" for c in cells) == 2  # one model per seed for all tasks
+    assert sum(c.learner == "supervised" for c in cells) == 8  # one per task per seed
+
+
+def test_learning_curve_rows(tmp_path):
+    cfg = _cfg(
+        learners=["cross"],
+        interaction="synergy",
+        train_overrides={"epochs": 2, "batch_size": 64, "device": "cpu", "probe_every": 1},
+    )
+    df, _ = run(cfg, tmp_path / "c", quiet=True)
+    assert sorted(df[df["probe"] == "linear"]["epoch"].unique()) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"learners": ["nope"]}, "unknown learner 'nope'; available"),
+        ({"generator": "nope"}, "unknown generator 'nope'"),
+        ({"interaction": "nope"}, "unknown interaction 'nope'"),
+        ({"profile": "nope"}, "unknown profile 'nope'"),
+        ({"generator_params": {"wrong": 1}}, "unknown parameter"),
+        ({"seeds": []}, "at least one seed"),
+        ({"learners": ["comm", "comm"]}, "listed twice"),
+        ({"train_overrides": {"epochs": -1}}, "epochs >= 0"),
+    ],
+)
+def test_bad_config(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _cfg(**kw)
+
+
+def test_refuses_to_overwrite(two_epoch_run):
+    _, path = two_epoch_run
+    with pytest.raises(ValueError, match="already holds results.csv"):
+        run(_cfg(), path, quiet=True)
