@@ -1,0 +1,35 @@
+"""PID estimators: exact discrete (BROJA, MMI, I_min) and clustered (CVX-style), in bits.
+
+Usable on its own (numpy, scipy, scikit-learn only):
+
+    from estimators import pid
+    pid(p, measure="broja")          # p[x1, x2, y] -> PIDResult
+    DiscretePID().fit(x1, x2, y)     # discrete samples
+    ClusteredPID(n_clusters=20, random_state=0).fit(x1, x2, y)  # continuous modalities
+"""
+
+from estimators._broja import BrojaSolution, BrojaSolverError, solve_broja
+from estimators._info import entropy_bits, joint_infos_bits, mutual_info_bits
+from estimators._result import PIDResult
+from estimators.base import ESTIMATORS, PIDEstimator, get_estimator, register
+from estimators.clustered import ClusteredPID
+from estimators.discrete import MEASURES, DiscretePID, joint_from_samples, pid
+
+__all__ = [
+    "ESTIMATORS",
+    "MEASURES",
+    "BrojaSolution",
+    "BrojaSolverError",
+    "ClusteredPID",
+    "DiscretePID",
+    "PIDEstimator",
+    "PIDResult",
+    "entropy_bits",
+    "get_estimator",
+    "joint_from_samples",
+    "joint_infos_bits",
+    "mutual_info_bits",
+    "pid",
+    "register",
+    "solve_broja",
+]

@@ -1,0 +1,177 @@
+"""Input checks shared by the estimators.
+
+Every check raises `ValueError` with a message that names the argument, says what was wrong
+and what is accepted, so that bad input never surfaces as a traceback from deep inside numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: How far a joint distribution's total may be from 1 (absolute) before it is rejected.
+SUM_TOL = 1e-6
+#: Negative entries this small are treated as round-off from upstream arithmetic and set to 0.
+NEG_TOL = 1e-12
+
+
+def _as_float_array(x: object, name: str) -> np.ndarray:
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{name} must be a numeric array; could not convert it to floats ({err})"
+        ) from None
+
+
+def check_joint(p: object, name: str = "p") -> np.ndarray:
+    """A validated copy of a joint distribution p[x1, x2, y] as float64, normalised exactly.
+
+    Accepts any 3-D array of finite, non-negative numbers summing to 1 within `SUM_TOL`.
+    Zero cells are normal.
+    """
+    arr = _as_float_array(p, name)
+    if arr.ndim != 3:
+        raise ValueError(
+            f"{name} must be a 3-D array p[x1, x2, y] (one axis per variable); "
+            f"got a {arr.ndim}-D array of shape {arr.shape}"
+        )
+    if arr.size == 0:
+        raise ValueError(
+            f"{name} is empty (shape {arr.shape}); every axis of p[x1, x2, y] needs at least "
+            "one value"
+        )
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(
+            f"{name} has {int(bad.sum())} non-finite entries (NaN or inf); "
+            "probabilities must be finite numbers >= 0"
+        )
+    low = float(arr.min())
+    if low < -NEG_TOL:
+        raise ValueError(
+            f"{name} has negative entries (smallest {low:.3g}); probabilities must be >= 0"
+        )
+    arr = np.clip(arr, 0.0, None)
+    total = float(arr.sum())
+    if total <= 0.0:
+        raise ValueError(
+            f"{name} is degenerate: all its mass is zero; pass a probability distribution "
+            "p[x1, x2, y] that sums to 1"
+        )
+    if abs(total - 1.0) > SUM_TOL:
+        raise ValueError(
+            f"{name} sums to {total:.9g}, not 1 (tolerance {SUM_TOL:g}); pass a normalised "
+            "joint, e.g. p / p.sum()"
+        )
+    return arr / total
+
+
+def check_measure(measure: object, valid: Sequence[str]) -> str:
+    """`measure` if it is one of `valid` (case-insensitive), else a ValueError listing them."""
+    if isinstance(measure, str) and measure.lower() in valid:
+        return measure.lower()
+    raise ValueError(f"unknown PID measure {measure!r}; valid measures: {', '.join(valid)}")
+
+
+def _check_integer_values(arr: np.ndarray, name: str) -> np.ndarray:
+    """`arr` as int64 if it holds integers (integral floats are accepted), else ValueError."""
+    if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.int64, copy=False)
+    if np.issubdtype(arr.dtype, np.floating):
+        if np.isnan(arr).any():
+            raise ValueError(f"{name} contains NaN; it must hold integer codes")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains infinite values; it must hold integer codes")
+        frac = arr != np.round(arr)
+        if frac.any():
+            example = arr[frac].flat[0]
+            raise ValueError(
+                f"{name} must hold integer codes; got non-integer values such as {example!r} "
+                "(for continuous data use ClusteredPID)"
+            )
+        return arr.astype(np.int64)
+    raise ValueError(
+        f"{name} must hold integer codes (an integer array); got dtype {arr.dtype} "
+        "(encode categories as integers first, e.g. with np.unique(..., return_inverse=True))"
+    )
+
+
+def _check_rows(arr: np.ndarray, name: str) -> None:
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty; need at least one sample")
+
+
+def check_labels(y: object, name: str = "y") -> np.ndarray:
+    """Integer labels (n,) -> codes 0..K-1 (int64). A (n, 1) column is accepted."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array of integer labels, shape (n,); got shape {arr.shape}"
+        )
+    _check_rows(arr, name)
+    arr = _check_integer_values(arr, name)
+    return np.unique(arr, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def check_discrete(x: object, name: str) -> np.ndarray:
+    """Discrete observations -> codes 0..K-1 (int64).
+
+    Accepts 1-D integer codes (n,) or a 2-D integer array (n, d) whose rows are tuples of
+    codes; each distinct row becomes one code.
+    """
+    arr = np.asarray(x)
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must be 1-D integer codes (n,) or a 2-D integer array (n, d); "
+            f"got shape {arr.shape}"
+        )
+    _check_rows(arr, name)
+    arr = _check_integer_values(arr, name)
+    if arr.ndim == 1:
+        return np.unique(arr, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has no columns (shape {arr.shape}); need at least one")
+    return np.unique(arr, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def check_continuous(x: object, name: str) -> np.ndarray:
+    """Continuous features -> float64 (n, d). A 1-D array is one feature."""
+    arr = _as_float_array(x, name)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array (n samples, d features) or 1-D (n,); got shape {arr.shape}"
+        )
+    _check_rows(arr, name)
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has no features (shape {arr.shape}); need at least one")
+    nan = np.isnan(arr)
+    if nan.any():
+        raise ValueError(f"{name} contains {int(nan.sum())} NaN values; drop or impute them first")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains infinite values; features must be finite")
+    return arr
+
+
+def check_same_length(**arrays: np.ndarray) -> int:
+    """The common number of samples, or a ValueError naming every count."""
+    counts = {name: int(a.shape[0]) for name, a in arrays.items()}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{name} has {n}" for name, n in counts.items())
+        raise ValueError(f"mismatched sample counts: {listed}; all need the same number of rows")
+    return next(iter(counts.values()))
+
+
+def check_positive_int(value: object, name: str, allow_none: bool = False) -> int | None:
+    """A positive int parameter (or None where allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        accepted = "a positive integer or None" if allow_none else "a positive integer"
+        raise ValueError(f"{name} must be {accepted}; got {value!r}")
+    return int(value)

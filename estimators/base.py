@@ -1,0 +1,58 @@
+"""The estimator registry and the base class every PID estimator shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from estimators._result import PIDResult
+
+#: Estimator name -> class, filled by `register`.
+ESTIMATORS: dict[str, type[PIDEstimator]] = {}
+
+_E = TypeVar("_E", bound="type[PIDEstimator]")
+
+
+def register(name: str) -> Callable[[_E], _E]:
+    """Class decorator adding an estimator to `ESTIMATORS` under `name`."""
+
+    def decorate(cls: _E) -> _E:
+        if name in ESTIMATORS and ESTIMATORS[name] is not cls:
+            raise ValueError(f"estimator name {name!r} is already registered")
+        ESTIMATORS[name] = cls
+        return cls
+
+    return decorate
+
+
+def get_estimator(name: str) -> type[PIDEstimator]:
+    """The estimator class registered as `name`; ValueError listing valid names otherwise."""
+    try:
+        return ESTIMATORS[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(sorted(ESTIMATORS))
+        raise ValueError(f"unknown estimator {name!r}; valid estimators: {valid}") from None
+
+
+class PIDEstimator(BaseEstimator):
+    """Base of the scikit-learn style PID estimators.
+
+    `__init__` only stores parameters; `fit(x1, x2, y)` returns self and sets, all in bits:
+    `redundancy_`, `unique1_`, `unique2_`, `synergy_`, `mutual_info_` and `pid_` (the
+    `PIDResult`), plus `joint_`, the plug-in joint p[x1, x2, y] the PID was computed on.
+    """
+
+    pid_: PIDResult
+    joint_: np.ndarray
+
+    def _set_result(self, result: PIDResult, joint: np.ndarray) -> None:
+        self.pid_ = result
+        self.joint_ = joint
+        self.redundancy_ = result.redundancy
+        self.unique1_ = result.unique1
+        self.unique2_ = result.unique2
+        self.synergy_ = result.synergy
+        self.mutual_info_ = result.mutual_info
