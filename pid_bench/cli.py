@@ -195,34 +195,25 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from pid_bench.check import write_baseline
-    from pid_bench.results import read
+    from pid_bench.check import baseline_from_runs
 
-    frames = [read(d) for d in args.run_dirs]
-    import pandas as pd
-
-    path = write_baseline(pd.concat(frames, ignore_index=True), args.out)
-    print(f"wrote baseline {path}")
+    print(f"wrote baseline {baseline_from_runs(args.run_dirs, args.out)}")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from pid_bench.check import check_runs
 
-    from pid_bench.check import check, load_baseline
-    from pid_bench.results import read
-
-    df = pd.concat([read(d) for d in args.run_dirs], ignore_index=True)
-    report = check(
-        df,
-        load_baseline(args.baseline),
+    report = check_runs(
+        args.run_dirs,
+        args.baseline,
         tolerance=args.tolerance,
-        metrics=tuple(args.metrics),
         sigma=args.sigma,
+        metrics=tuple(args.metrics),
+        probes=("linear",),
     )
     print(report.format_table())
-    print("PASS" if report.passed else "FAIL: interaction capture regressed")
-    return 0 if report.passed else 1
+    return report.exit_code
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:

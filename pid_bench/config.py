@@ -50,7 +50,7 @@ class ProbeConfig:
 
     max_train: int = 6000  # probe training samples (subsampled from the train split)
     val_fraction: float = 0.2  # of the probe training set, used to choose C
-    c_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
+    c_grid: tuple[float, ...] = (0.01, 0.1, 1.0)
     mlp: bool = True
     mlp_hidden: int = 128
     mlp_max_iter: int = 200

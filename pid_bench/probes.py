@@ -85,7 +85,7 @@ def linear_probe(
 
 
 def _logreg(c: float) -> LogisticRegression:
-    return LogisticRegression(C=c, max_iter=500, tol=1e-4)
+    return LogisticRegression(C=c, max_iter=300, tol=1e-4)
 
 
 def mlp_probe(

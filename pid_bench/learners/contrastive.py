@@ -1,4 +1,10 @@
-"""Cross-modal contrastive baselines: Cross (CLIP-style) and Cross+Self (SLIP-style)."""
+"""Cross-modal contrastive baselines: Cross (CLIP-style) and Cross+Self (SLIP-style).
+
+As in CLIP, the cross-modal InfoNCE is computed on the modality embeddings themselves (the
+output of each encoder's final linear map) and the representation is their concatenation, so
+what the probes read is exactly what was aligned. Cross+Self adds SimCLR terms through
+separate projection heads on the same embeddings (as SLIP does).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,6 @@ class _TwoTower(Learner):
         c = self.model_cfg
         self.enc1 = PooledEncoder(self.kinds[0], self.shapes[0], c)
         self.enc2 = PooledEncoder(self.kinds[1], self.shapes[1], c)
-        self.cross1 = mlp_head(c.d_model, c.d_model, c.proj_dim)
-        self.cross2 = mlp_head(c.d_model, c.d_model, c.proj_dim)
 
     def embed(self, x1, x2):
         return torch.cat(self.embed_unimodal(x1, x2), dim=1)
@@ -35,9 +39,7 @@ class Cross(_TwoTower):
 
     def loss(self, x1, x2, y, idx, generator):
         a1, a2 = self.augment(x1, x2, generator)
-        loss = info_nce(
-            self.cross1(self.enc1(a1)), self.cross2(self.enc2(a2)), self.model_cfg.temperature
-        )
+        loss = info_nce(self.enc1(a1), self.enc2(a2), self.model_cfg.temperature)
         return loss, {"cross": float(loss.detach())}
 
 
@@ -58,10 +60,7 @@ class CrossSelf(_TwoTower):
         a1, a2 = self.augment(x1, x2, generator)
         b1, b2 = self.augment(x1, x2, generator)
         za1, za2, zb1, zb2 = self.enc1(a1), self.enc2(a2), self.enc1(b1), self.enc2(b2)
-        cross = 0.5 * (
-            info_nce(self.cross1(za1), self.cross2(zb2), t)
-            + info_nce(self.cross1(zb1), self.cross2(za2), t)
-        )
+        cross = 0.5 * (info_nce(za1, zb2, t) + info_nce(zb1, za2, t))
         self_ = nt_xent(self.self1(za1), self.self1(zb1), t) + nt_xent(
             self.self2(za2), self.self2(zb2), t
         )
