@@ -1,0 +1,178 @@
+"""Dataset generators with exactly known PID, registered by name.
+
+    from generators import make
+    ds = make("bits", bits=2, n_train=5000)
+    ds.true_pid["synergy"]  # PIDResult, bits
+
+`parameters(name)` lists a generator's parameters with their defaults; `coerce_params` turns
+command-line strings (`--set key=value`) into values of the defaults' types.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import inspect
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+# The generator modules register themselves on import.
+from . import bits, gaussian
+from .base import GENERATORS, TASK_ATOM, TASKS, BimodalDataset, Split, get, register
+from .io import load_npz, save_npz
+
+# trifeature is written separately and may not exist yet; import it only when the file is
+# there, so that a real error inside it still surfaces instead of being swallowed.
+if importlib.util.find_spec(f"{__name__}.trifeature") is not None:
+    importlib.import_module(f"{__name__}.trifeature")
+
+__all__ = [
+    "GENERATORS",
+    "TASKS",
+    "TASK_ATOM",
+    "BimodalDataset",
+    "Split",
+    "bits",
+    "coerce_params",
+    "gaussian",
+    "get",
+    "load_npz",
+    "make",
+    "parameters",
+    "register",
+    "save_npz",
+]
+
+
+def parameters(name: str) -> dict[str, Any]:
+    """The parameters of generator `name` with their defaults, in signature order."""
+    sig = inspect.signature(get(name))
+    out = {}
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out[p.name] = None if p.default is inspect.Parameter.empty else p.default
+    return out
+
+
+def _accepted(name: str) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in parameters(name).items())
+
+
+def _type_name(default: Any) -> str:
+    if isinstance(default, bool):
+        return "a boolean"
+    if isinstance(default, numbers.Integral):
+        return "an integer"
+    if isinstance(default, numbers.Real):
+        return "a number"
+    if isinstance(default, str):
+        return "a string"
+    return f"a value like {default!r}"
+
+
+def _check_type(name: str, key: str, value: Any, default: Any) -> Any:
+    """`value` converted to the type of `default`, or a ValueError saying what is accepted."""
+    if default is None:
+        return value
+    ok: bool
+    if isinstance(default, bool):
+        ok = isinstance(value, (bool, np.bool_))
+        value = bool(value) if ok else value
+    elif isinstance(default, numbers.Integral):
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        value = int(value) if ok else value
+    elif isinstance(default, numbers.Real):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        raise ValueError(
+            f"generator {name!r}: parameter {key!r} must be {_type_name(default)} "
+            f"(default {default!r}), got {value!r} of type {type(value).__name__}"
+        )
+    return value
+
+
+def make(name: str, **params: Any) -> BimodalDataset:
+    """Generate dataset `name` with `params` overriding its defaults.
+
+    Unknown generators, unknown parameters, wrongly typed or out-of-range values raise a
+    ValueError that says what is accepted.
+    """
+    gen = get(name)
+    defaults = parameters(name)
+    unknown = [k for k in params if k not in defaults]
+    if unknown:
+        raise ValueError(
+            f"generator {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"accepted (with defaults): {_accepted(name)}"
+        )
+    checked = {k: _check_type(name, k, v, defaults[k]) for k, v in params.items()}
+    return gen(**checked)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, key: str, text: str, default: Any) -> Any:
+    s = text.strip()
+    if isinstance(default, bool):
+        if s.lower() in _TRUE:
+            return True
+        if s.lower() in _FALSE:
+            return False
+    elif isinstance(default, numbers.Integral):
+        try:
+            return int(s)
+        except ValueError:
+            # Accept integral floats such as "1e5", which are natural for sample sizes.
+            try:
+                f = float(s)
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(f) and f == int(f):
+                    return int(f)
+    elif isinstance(default, numbers.Real):
+        try:
+            return float(s)
+        except ValueError:
+            pass
+    elif default is None or isinstance(default, str):
+        return text
+    else:
+        # Containers (a tuple of sizes, say) are written as Python literals: "(1, 2)".
+        try:
+            value = ast.literal_eval(s)
+        except (ValueError, SyntaxError):
+            pass
+        else:
+            if isinstance(default, (tuple, list)) and isinstance(value, (tuple, list)):
+                return type(default)(value)
+            if isinstance(value, type(default)):
+                return value
+    raise ValueError(
+        f"generator {name!r}: parameter {key!r} must be {_type_name(default)} "
+        f"(default {default!r}), got {text!r}"
+    )
+
+
+def coerce_params(name: str, strings: dict[str, str]) -> dict[str, Any]:
+    """Convert `key -> string` pairs (from `--set key=value`) to the defaults' types."""
+    defaults = parameters(name)
+    unknown = [k for k in strings if k not in defaults]
+    if unknown:
+        raise ValueError(
+            f"generator {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"accepted (with defaults): {_accepted(name)}"
+        )
+    return {k: _coerce(name, k, v, defaults[k]) for k, v in strings.items()}

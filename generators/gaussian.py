@@ -1,0 +1,119 @@
+"""`gaussian`: Gaussian latents under random positive projections (after Liang et al. 2023).
+
+Latents z_r (held by both modalities), z_u1, z_s1 (modality 1 only), z_u2, z_s2 (modality 2
+only), each `latent_dim`-dimensional N(0, 1.5 I). Each latent has one random U(0, 1) projection
+matrix (latent_dim -> proj_dim), as in the PID paper's synthetic data; a modality is the
+concatenation of the projections of the latents it holds, standardised to unit variance, plus
+Gaussian noise of std `noise`.
+
+Labels are binary, by sign: redundancy = [mean(z_r) > 0], unique1 = [mean(z_u1) > 0],
+unique2 = [mean(z_u2) > 0], synergy = [sign(mean z_s1) * sign(mean z_s2) > 0]. The synergy label
+is XOR-like on purpose: a label that adds per-modality parts (the PID paper's choice) is not
+purely synergistic.
+
+Ground truth: every label is a function of the signs b_f = [mean(z_f) > 0], which are uniform,
+independent bits, and the rest of each z_f (its magnitude along the mean direction and its
+component orthogonal to it) is independent of the signs and of every label. So the PID of the
+latents equals the PID of the sign bits, which is computed exactly by enumeration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._params import check_float, check_int, check_sizes, stream
+from ._truth import Label, LatentStructure, apply_label, exact_pid, n_label_classes
+from .base import TASKS, BimodalDataset, Split, register
+
+FACTORS: tuple[str, ...] = ("r", "u1", "u2", "s1", "s2")
+X1_FACTORS: tuple[str, ...] = ("r", "u1", "s1")
+X2_FACTORS: tuple[str, ...] = ("r", "u2", "s2")
+LABELS: dict[str, Label] = {
+    "redundancy": ("copy", "r"),
+    "unique1": ("copy", "u1"),
+    "unique2": ("copy", "u2"),
+    "synergy": ("equal", "s1", "s2"),
+}
+#: Variance of every latent coordinate, as in the PID paper.
+LATENT_VAR = 1.5
+
+#: Latent structure of the sign bits the labels read.
+STRUCTURE = LatentStructure(cards=tuple((f, 2) for f in FACTORS), x1=X1_FACTORS, x2=X2_FACTORS)
+
+
+def _sample(
+    n: int,
+    latent_dim: int,
+    noise: float,
+    proj: np.ndarray,
+    rng: np.random.Generator,
+) -> Split:
+    # Latents are drawn before the noise, so the same seed gives the same latents and labels
+    # whatever `noise` and `proj_dim` are.
+    z = rng.standard_normal((len(FACTORS), n, latent_dim)) * np.sqrt(LATENT_VAR)
+    latents = dict(zip(FACTORS, z, strict=True))
+    signs = {f: (v.mean(axis=1) > 0).astype(np.int64) for f, v in latents.items()}
+
+    def modality(factors: tuple[str, ...]) -> np.ndarray:
+        # float32 throughout: at 100k samples the noise draw dominates the time.
+        x = rng.standard_normal((n, len(factors) * proj.shape[2]), dtype=np.float32)
+        x *= np.float32(noise)
+        for i, f in enumerate(factors):
+            block = x[:, i * proj.shape[2] : (i + 1) * proj.shape[2]]
+            block += latents[f].astype(np.float32) @ proj[FACTORS.index(f)]
+        return x
+
+    x1 = modality(X1_FACTORS)
+    x2 = modality(X2_FACTORS)
+    return Split(
+        x1=x1,
+        x2=x2,
+        labels={t: apply_label(LABELS[t], signs) for t in TASKS},
+        latents=latents,
+    )
+
+
+@register("gaussian")
+def generate(
+    latent_dim: int = 5,
+    proj_dim: int = 32,
+    noise: float = 0.1,
+    n_train: int = 10000,
+    n_test: int = 2000,
+    seed: int = 0,
+) -> BimodalDataset:
+    """Gaussian-latent data: modality i has 3 * `proj_dim` features.
+
+    `noise` is the std of Gaussian noise added to the unit-variance projected features. The
+    projections depend only on (`seed`, `latent_dim`, `proj_dim`).
+    """
+    g = "gaussian"
+    latent_dim = check_int(g, "latent_dim", latent_dim, low=1)
+    proj_dim = check_int(g, "proj_dim", proj_dim, low=1)
+    noise = check_float(g, "noise", noise, low=0.0)
+    n_train, n_test, seed = check_sizes(g, n_train, n_test, seed)
+
+    rng = stream(seed, g, "projections")
+    # One matrix per latent factor (in FACTORS order), shared by the modalities holding it.
+    proj = rng.uniform(0.0, 1.0, size=(len(FACTORS), latent_dim, proj_dim))
+    # Each projected feature has variance LATENT_VAR * sum_i p_ij**2; scaling the columns makes
+    # it exactly 1, the same for train and test and for any sample size.
+    proj = (proj / np.sqrt(LATENT_VAR * (proj**2).sum(axis=1, keepdims=True))).astype(np.float32)
+    train = _sample(n_train, latent_dim, noise, proj, stream(seed, g, "train"))
+    test = _sample(n_test, latent_dim, noise, proj, stream(seed, g, "test"))
+
+    return BimodalDataset(
+        name=g,
+        params={
+            "latent_dim": latent_dim,
+            "proj_dim": proj_dim,
+            "noise": noise,
+            "n_train": n_train,
+            "n_test": n_test,
+            "seed": seed,
+        },
+        train=train,
+        test=test,
+        true_pid={t: exact_pid(STRUCTURE, LABELS[t]) for t in TASKS},
+        n_classes={t: n_label_classes(STRUCTURE, LABELS[t]) for t in TASKS},
+    )

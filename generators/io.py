@@ -1,0 +1,128 @@
+"""Saving a `BimodalDataset` to one `.npz` file and loading it back.
+
+Layout (every key a plain array; no pickles):
+
+- `{split}_x1`, `{split}_x2`: the modalities;
+- `{split}_y_{task}`: each task's labels;
+- `{split}_latent_{factor}`: the latent factors;
+- `true_pid_{task}`: float64 [redundancy, unique1, unique2, synergy, mutual_info] in bits;
+- `meta`: a JSON string with the name, params, n_classes, the full true PID (measure included)
+  and the list of splits with their tasks and latents.
+
+`{split}` is `train`, `test`, or `pretrain_{task}` for each entry of `BimodalDataset.pretrain`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from estimators._result import PIDResult
+
+from .base import BimodalDataset, Split
+
+FORMAT = "pid-bench-dataset"
+VERSION = 1
+_ATOMS = ("redundancy", "unique1", "unique2", "synergy", "mutual_info")
+
+
+def _split_keys(ds: BimodalDataset) -> dict[str, Split]:
+    splits = {"train": ds.train, "test": ds.test}
+    splits.update({f"pretrain_{task}": s for task, s in ds.pretrain.items()})
+    return splits
+
+
+def _json_default(obj: Any) -> Any:
+    # Parameters may hold numpy scalars or arrays; JSON has no type for them.
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"dataset parameter of type {type(obj).__name__} is not JSON-serialisable")
+
+
+def save_npz(ds: BimodalDataset, path: str | os.PathLike[str]) -> Path:
+    """Write `ds` to `path` (exactly that name; no suffix is added) and return the path."""
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {}
+    splits_meta: dict[str, dict[str, Any]] = {}
+    for key, split in _split_keys(ds).items():
+        arrays[f"{key}_x1"] = split.x1
+        arrays[f"{key}_x2"] = split.x2
+        for task, y in split.labels.items():
+            arrays[f"{key}_y_{task}"] = y
+        for factor, z in split.latents.items():
+            arrays[f"{key}_latent_{factor}"] = z
+        splits_meta[key] = {"labels": list(split.labels), "latents": list(split.latents)}
+    for task, res in ds.true_pid.items():
+        arrays[f"true_pid_{task}"] = np.array([getattr(res, a) for a in _ATOMS], dtype=np.float64)
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": ds.name,
+        "params": ds.params,
+        "n_classes": ds.n_classes,
+        "true_pid": {task: res.as_dict() for task, res in ds.true_pid.items()},
+        "splits": splits_meta,
+        "pretrain": list(ds.pretrain),
+    }
+    arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def load_npz(path: str | os.PathLike[str]) -> BimodalDataset:
+    """Read a dataset written by `save_npz`."""
+    path = Path(path)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable .npz dataset file ({e})") from None
+    with npz:
+        if "meta" not in npz.files:
+            raise ValueError(f"{path}: not a pid-bench dataset (no 'meta' entry)")
+        meta = json.loads(str(npz["meta"]))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a pid-bench dataset (format {meta.get('format')!r})")
+        if meta.get("version") != VERSION:
+            raise ValueError(
+                f"{path}: dataset file version {meta.get('version')!r}; this code reads "
+                f"version {VERSION}"
+            )
+        missing = [k for k in _expected_keys(meta) if k not in npz.files]
+        if missing:
+            raise ValueError(f"{path}: dataset file is missing entries {', '.join(missing)}")
+        splits = {
+            key: Split(
+                x1=npz[f"{key}_x1"],
+                x2=npz[f"{key}_x2"],
+                labels={t: npz[f"{key}_y_{t}"] for t in info["labels"]},
+                latents={f: npz[f"{key}_latent_{f}"] for f in info["latents"]},
+            )
+            for key, info in meta["splits"].items()
+        }
+    return BimodalDataset(
+        name=meta["name"],
+        params=meta["params"],
+        train=splits["train"],
+        test=splits["test"],
+        true_pid={task: PIDResult(**d) for task, d in meta["true_pid"].items()},
+        n_classes={task: int(k) for task, k in meta["n_classes"].items()},
+        pretrain={task: splits[f"pretrain_{task}"] for task in meta["pretrain"]},
+    )
+
+
+def _expected_keys(meta: dict[str, Any]) -> list[str]:
+    keys = []
+    for key, info in meta["splits"].items():
+        keys += [f"{key}_x1", f"{key}_x2"]
+        keys += [f"{key}_y_{t}" for t in info["labels"]]
+        keys += [f"{key}_latent_{f}" for f in info["latents"]]
+    return keys
