@@ -54,7 +54,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("learners:")
     for name, cls in LEARNERS.items():
         doc = (cls.__doc__ or "").strip().splitlines()[0]
-        print(f"  {name:<15} {doc}")
+        hp = ", ".join(f"{k}={getattr(cls, k)!r}" for k in cls.hyperparams)
+        print(f"  {name:<15} {doc}" + (f" [--learner-set {name}.{hp}]" if hp else ""))
     print(f"probes: {', '.join(PROBES)}")
     print(f"interactions: {', '.join(INTERACTIONS)}")
     print(f"profiles: {', '.join(PROFILES)}")
@@ -115,6 +116,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _learner_params(items: list[str] | None) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for key, value in _kv(items).items():
+        if "." not in key:
+            raise ValueError(f"--learner-set expects LEARNER.KEY=VALUE, got {key}={value}")
+        name, param = key.split(".", 1)
+        out.setdefault(name, {})[param] = value
+    return out
+
+
 def _train_overrides(args: argparse.Namespace) -> dict:
     return {
         "epochs": args.epochs,
@@ -137,6 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         profile=args.profile,
         train_overrides=_train_overrides(args),
         probe_overrides={"mlp": False} if args.no_mlp else None,
+        learner_params=_learner_params(args.learner_set),
     )
     df, out = run(cfg, args.out, jobs=args.jobs, quiet=args.quiet, force=args.force)
     print(format_summary(df, cfg.learners))
@@ -164,6 +176,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             profile=args.profile,
             train_overrides=_train_overrides(args),
             probe_overrides={"mlp": False} if args.no_mlp else None,
+            learner_params=_learner_params(args.learner_set),
             sweep=(args.param, str(v)),
         )
         df, out = run(
@@ -250,6 +263,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="quick", choices=list(PROFILES))
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--jobs", type=int, default=1, help="parallel grid cells (local processes)")
+    p.add_argument(
+        "--learner-set",
+        action="append",
+        metavar="LEARNER.KEY=VALUE",
+        help="learner hyperparameter, repeatable (e.g. comm.fused_term=false)",
+    )
     p.add_argument("--no-mlp", action="store_true", help="skip the MLP probe")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--force", action="store_true", help="overwrite results in --out")

@@ -82,15 +82,17 @@ PROFILES: dict[str, Profile] = {
         probe=ProbeConfig(max_train=4000, mlp_max_iter=150),
         seeds=(0,),
     ),
+    # wider models (CoMM's fusion width is 512 in the paper) and longer training, 3 seeds
     "paper": Profile(
         name="paper",
         generator_params={
-            "bits": {"n_train": 10000, "n_test": 4000},
-            "gaussian": {"n_train": 10000, "n_test": 4000},
+            "bits": {"n_train": 8000, "n_test": 4000},
+            "gaussian": {"n_train": 8000, "n_test": 4000},
             "trifeature": {"n_train": 10000, "n_test": 4096, "size": 32},
         },
-        train=TrainConfig(epochs=60, batch_size=256),
-        probe=ProbeConfig(max_train=10000, mlp_max_iter=300),
+        train=TrainConfig(epochs=30, batch_size=256),
+        model=ModelConfig(d_model=256, proj_dim=128, fusion_heads=8),
+        probe=ProbeConfig(max_train=8000, mlp_max_iter=300),
         seeds=(0, 1, 2),
     ),
 }

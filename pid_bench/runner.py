@@ -23,7 +23,7 @@ import generators
 from generators.base import TASK_ATOM, BimodalDataset
 from pid_bench import envinfo, probes
 from pid_bench.config import AugConfig, ModelConfig, ProbeConfig, TrainConfig, get_profile
-from pid_bench.learners import get_learner
+from pid_bench.learners import check_hyperparams, get_learner
 from pid_bench.results import COLUMNS
 from pid_bench.seeding import derive_seed
 from pid_bench.training import embed, resolve_device, train
@@ -50,6 +50,7 @@ class RunConfig:
         "shared_private",
         "supervised",
         "random",
+        "random_fusion",
     )
     seeds: tuple[int, ...] = (0,)
     interaction: str = "synergy"
@@ -58,6 +59,7 @@ class RunConfig:
     model: ModelConfig = ModelConfig()
     aug: AugConfig = AugConfig()
     probe: ProbeConfig = ProbeConfig()
+    learner_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     sweep_param: str = ""
     sweep_value: str = ""
 
@@ -87,6 +89,7 @@ def resolve_config(
     train_overrides: dict[str, Any] | None = None,
     probe_overrides: dict[str, Any] | None = None,
     sweep: tuple[str, str] | None = None,
+    learner_params: dict[str, dict[str, Any]] | None = None,
 ) -> RunConfig:
     """Merge profile defaults and user overrides into a validated RunConfig."""
     prof = get_profile(profile)
@@ -106,6 +109,11 @@ def resolve_config(
         get_learner(name)
     if len(set(learners)) != len(learners):
         raise ValueError(f"learners listed twice: {list(learners)}")
+    lp = {}
+    for name, values in (learner_params or {}).items():
+        if name not in learners:
+            raise ValueError(f"--learner-set names learner {name!r}, which is not in this run")
+        lp[name] = check_hyperparams(get_learner(name), values)
     seeds = tuple(int(s) for s in seeds) if seeds is not None else prof.seeds
     if not seeds:
         raise ValueError("at least one seed is needed")
@@ -130,6 +138,7 @@ def resolve_config(
         model=prof.model,
         aug=prof.aug,
         probe=pr,
+        learner_params=lp,
         sweep_param=sp,
         sweep_value=sv,
     )
@@ -245,6 +254,8 @@ def run_cell(
         y = split.labels[cell.train_task]
         n_classes = ds.n_classes[cell.train_task]
     learner = cls(ds.modality_kinds, ds.modality_shapes, cfg.model, cfg.aug, n_classes=n_classes)
+    for key, value in cfg.learner_params.get(cell.learner, {}).items():
+        setattr(learner, key, value)
     rows: list[dict[str, Any]] = []
 
     def on_epoch(epoch: int) -> None:

@@ -234,7 +234,7 @@ def test_streams_are_independent(name: str) -> None:
 
 
 def test_bits_synergy_label_needs_both_modalities_latents() -> None:
-    ds = make("bits", n_train=20000, n_test=10, seed=2)
+    ds = make("bits", bits=2, n_train=20000, n_test=10, seed=2)
     z, y = ds.train.latents, ds.train.labels["synergy"]
     x1_code = _code([z["r"], z["u1"], z["s1"]])
     x2_code = _code([z["r"], z["u2"], z["s2"]])
@@ -272,9 +272,9 @@ def _probe_scores(
     return float(bacc), float(np.log2(k) - ce / np.log(2))
 
 
-@pytest.mark.parametrize("name", ["bits", "gaussian"])
-def test_synergy_not_linearly_readable_from_raw_inputs(name: str) -> None:
-    ds = make(name, n_train=2000, n_test=2000, seed=1)
+@pytest.mark.parametrize("name, params", [("bits", {}), ("bits", {"bits": 2}), ("gaussian", {})])
+def test_synergy_not_linearly_readable_from_raw_inputs(name: str, params: dict) -> None:
+    ds = make(name, n_train=2000, n_test=2000, seed=1, **params)
     chance = 1.0 / ds.n_classes["synergy"]
     bacc, mi = _probe_scores(LogisticRegression(max_iter=300), ds, "synergy")
     # Accuracy alone is a weak witness here: an additive classifier can beat chance on a
@@ -289,7 +289,7 @@ def test_synergy_not_linearly_readable_from_raw_inputs(name: str) -> None:
 
 
 def test_bits_synergy_readable_by_mlp_on_concat() -> None:
-    ds = make("bits", n_train=2000, n_test=1000, seed=1)
+    ds = make("bits", bits=2, n_train=2000, n_test=1000, seed=1)
     mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=300, random_state=0)
     bacc, mi = _probe_scores(mlp, ds, "synergy")
     assert bacc > 0.9

@@ -51,7 +51,7 @@ def test_run_writes_schema(two_epoch_run):
     assert "torch" in env["versions"] and env["git_sha"]
     assert (path / "logs").is_dir() and any((path / "logs").iterdir())
     assert not (path / "results.csv.partial").exists()
-    # true atoms come from the generator's exact PID: 2 bits per task at the default bits=2
+    # true atoms come from the generator's exact PID: H(Y) = 2 bits per task at the default bits=2
     assert df["true_bits"].round(6).eq(2.0).all()
 
 
@@ -108,3 +108,20 @@ def test_refuses_to_overwrite(two_epoch_run):
     _, path = two_epoch_run
     with pytest.raises(ValueError, match="already holds results.csv"):
         run(_cfg(), path, quiet=True)
+
+
+def test_learner_set_overrides_hyperparameter(tmp_path):
+    cfg = _cfg(
+        learners=["comm"], interaction="synergy", learner_params={"comm": {"fused_term": "false"}}
+    )
+    assert cfg.learner_params == {"comm": {"fused_term": False}}
+    df, path = run(cfg, tmp_path / "ls", quiet=True)
+    assert json.loads((path / "config.json").read_text())["learner_params"] == {
+        "comm": {"fused_term": False}
+    }
+    with pytest.raises(ValueError, match="no hyperparameter 'nope'; accepted: fused_term"):
+        _cfg(learners=["comm"], learner_params={"comm": {"nope": "1"}})
+    with pytest.raises(ValueError, match="takes a bool"):
+        _cfg(learners=["comm"], learner_params={"comm": {"fused_term": "maybe"}})
+    with pytest.raises(ValueError, match="not in this run"):
+        _cfg(learners=["comm"], learner_params={"cross": {"x": "1"}})

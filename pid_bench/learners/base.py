@@ -25,6 +25,8 @@ class Learner(nn.Module):
     trainable: bool = True
     #: exposes `embed_unimodal`
     has_unimodal: bool = False
+    #: class attributes a user may override per run (`--learner-set NAME.KEY=VALUE`)
+    hyperparams: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -74,6 +76,34 @@ class Learner(nn.Module):
 
     def start_epoch(self, epoch: int, n_train: int) -> None:  # noqa: B027 (optional hook)
         """Hook called before each epoch (1-based)."""
+
+
+def check_hyperparams(cls: type[Learner], values: dict[str, str | float | int | bool]) -> dict:
+    """Validate and coerce `--learner-set` overrides to the types of the class defaults."""
+    out = {}
+    for key, raw in values.items():
+        if key not in cls.hyperparams:
+            accepted = ", ".join(f"{k}={getattr(cls, k)!r}" for k in cls.hyperparams) or "none"
+            raise ValueError(
+                f"learner {cls.name!r} has no hyperparameter {key!r}; accepted: {accepted}"
+            )
+        default = getattr(cls, key)
+        if not isinstance(raw, str):
+            out[key] = type(default)(raw)
+            continue
+        try:
+            if isinstance(default, bool):
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                out[key] = raw.lower() in ("true", "1", "yes")
+            else:
+                out[key] = type(default)(raw)
+        except ValueError:
+            raise ValueError(
+                f"learner {cls.name!r} hyperparameter {key!r} takes a {type(default).__name__}, "
+                f"got {raw!r}"
+            ) from None
+    return out
 
 
 LEARNERS: dict[str, type[Learner]] = {}

@@ -63,6 +63,8 @@ class CoMM(Learner):
     """CoMM with a transformer fusion module; representation Z = fused CLS output."""
 
     has_unimodal = True
+    fused_term = True
+    hyperparams = ("fused_term",)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -78,7 +80,7 @@ class CoMM(Learner):
     def loss(self, x1, x2, y, idx, generator):
         va = [self.head(z) for z in self._views(*self.augment(x1, x2, generator))]
         vb = [self.head(z) for z in self._views(*self.augment(x1, x2, generator))]
-        return comm_loss(va, vb, self.model_cfg.temperature)
+        return comm_loss(va, vb, self.model_cfg.temperature, fused_term=self.fused_term)
 
     def embed(self, x1, x2):
         return self.fusion(self.enc1(x1), self.enc2(x2), [(True, True)])[0]
@@ -86,3 +88,26 @@ class CoMM(Learner):
     def embed_unimodal(self, x1, x2):
         z1, z2 = self.fusion(self.enc1(x1), self.enc2(x2), MASKS_ALL[:2])
         return z1, z2
+
+
+@register("comm_unimodal")
+class CoMMUnimodalTerms(CoMM):
+    """CoMM ablation: only the unimodal terms, no fused I_NCE(Z', Z'') (paper: S at chance)."""
+
+    fused_term = False
+
+
+@register("random_fusion")
+class RandomFusion(CoMM):
+    """CoMM's architecture frozen at initialisation: the floor for fused representations.
+
+    A random nonlinear function of both modalities can already make a synergistic label
+    linearly readable when the data have few latent configurations; this control measures how
+    much of a fused learner's synergy comes from the architecture rather than from training.
+    """
+
+    trainable = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.requires_grad_(False)

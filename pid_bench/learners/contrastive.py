@@ -48,6 +48,7 @@ class CrossSelf(_TwoTower):
     """Cross + 0.5 x (SimCLR on modality 1 + SimCLR on modality 2), separate heads per term."""
 
     self_weight = 0.5
+    hyperparams = ("self_weight",)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

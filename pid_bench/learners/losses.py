@@ -31,7 +31,7 @@ def nt_xent(a: Tensor, b: Tensor, temperature: float = 0.1) -> Tensor:
 
 
 def comm_loss(
-    view1: list[Tensor], view2: list[Tensor], temperature: float = 0.1
+    view1: list[Tensor], view2: list[Tensor], temperature: float = 0.1, fused_term: bool = True
 ) -> tuple[Tensor, dict[str, float]]:
     """CoMM's loss over [Z_1, ..., Z_n, Z] of two augmented views (Dufumier et al. 2025).
 
@@ -39,12 +39,12 @@ def comm_loss(
     single-modality representations Z_i (the fusion module with the other modalities masked),
     from the same augmented inputs. Terms: I_NCE(Z', Z'') and, per modality,
     1/2 (I_NCE(Z_i', Z'') + I_NCE(Z_i'', Z')). As in the released code the n + 1 terms are
-    averaged with equal weight. Returns the loss and the value of each term.
+    averaged with equal weight. `fused_term=False` drops I_NCE(Z', Z'') (the paper's ablation
+    with the unimodal terms only). Returns the loss and the value of each term.
     """
     if len(view1) != len(view2) or len(view1) < 2:
         raise ValueError("comm_loss needs two lists [Z_1, ..., Z_n, Z] of the same length >= 2")
-    fused = nt_xent(view1[-1], view2[-1], temperature)
-    terms = {"fused": fused}
+    terms = {"fused": nt_xent(view1[-1], view2[-1], temperature)} if fused_term else {}
     for i, (z1, z2) in enumerate(zip(view1[:-1], view2[:-1], strict=True), start=1):
         terms[f"uni{i}"] = 0.5 * (
             nt_xent(z1, view2[-1], temperature) + nt_xent(z2, view1[-1], temperature)

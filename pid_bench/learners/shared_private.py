@@ -37,6 +37,7 @@ class SharedPrivate(Learner):
     supervised = True
     has_unimodal = True
     coral_weight = 1.0
+    hyperparams = ("coral_weight",)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
