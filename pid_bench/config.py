@@ -82,6 +82,18 @@ PROFILES: dict[str, Profile] = {
         probe=ProbeConfig(max_train=4000, mlp_max_iter=150),
         seeds=(0,),
     ),
+    # small and fast: the project's own CI regression check against reports/ci/baseline.json
+    "ci": Profile(
+        name="ci",
+        generator_params={
+            "bits": {"n_train": 3000, "n_test": 1000},
+            "gaussian": {"n_train": 3000, "n_test": 1000},
+            "trifeature": {"n_train": 1000, "n_test": 500, "size": 32},
+        },
+        train=TrainConfig(epochs=15, batch_size=256),
+        probe=ProbeConfig(max_train=3000, mlp=False),
+        seeds=(0,),
+    ),
     # wider models (CoMM's fusion width is 512 in the paper) and longer training, 3 seeds
     "paper": Profile(
         name="paper",
