@@ -296,8 +296,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", default="bits")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="generator parameter")
     p.add_argument("--task", default="all", help="redundancy|unique1|unique2|synergy|all")
-    p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--clusters", type=int, default=20, help="k-means clusters per modality")
+    p.add_argument(
+        "--split",
+        default="train",
+        choices=["train", "test"],
+        help="samples to estimate from (default train, the larger split)",
+    )
+    p.add_argument(
+        "--clusters",
+        type=int,
+        default=64,
+        help="k-means clusters per modality (default 64: at least the number of "
+        "latent states of a modality, 4**3 for bits=2; fewer merge states and bias "
+        "every atom down)",
+    )
     p.add_argument("--joint", metavar="FILE.npy", help="exact PID of a saved joint p[x1,x2,y]")
     p.add_argument("--measure", default="broja", help="broja | mmi | imin (with --joint)")
     p.set_defaults(func=cmd_estimate)
