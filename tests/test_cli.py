@@ -137,3 +137,49 @@ def test_run_cli(tmp_path, capsys):
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "cross" in text and (out / "results.csv").is_file()
+
+
+def test_sweep_then_report(tmp_path, capsys):
+    root = tmp_path / "sw"
+    argv = [
+        "sweep",
+        "--param",
+        "noise",
+        "--values",
+        "0.1",
+        "1.0",
+        "--learners",
+        "cross",
+        "--epochs",
+        "1",
+        "--set",
+        "n_train=200",
+        "--set",
+        "n_test=100",
+        "--quiet",
+        "--no-mlp",
+        "--out",
+        str(root),
+    ]
+    assert main(argv) == 0
+    runs = sorted(root.iterdir())
+    assert [p.name for p in runs] == ["noise=0.1", "noise=1.0"]
+    from pid_bench.results import read
+
+    df = read(runs[1])
+    assert set(df["sweep_param"]) == {"noise"} and set(df["sweep_value"]) == {"1.0"}
+    assert main(["report", *map(str, runs), "--out", str(tmp_path / "rep")]) == 0
+    assert any(p.name.startswith("sweep") for p in (tmp_path / "rep").iterdir())
+    # a swept value the generator rejects is a clear error, exit 2
+    bad = [
+        "sweep",
+        "--param",
+        "noise",
+        "--values",
+        "-1",
+        "--learners",
+        "cross",
+        "--out",
+        str(tmp_path / "b"),
+    ]
+    assert main(bad) == 2

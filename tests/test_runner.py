@@ -125,3 +125,33 @@ def test_learner_set_overrides_hyperparameter(tmp_path):
         _cfg(learners=["comm"], learner_params={"comm": {"fused_term": "maybe"}})
     with pytest.raises(ValueError, match="not in this run"):
         _cfg(learners=["comm"], learner_params={"cross": {"x": "1"}})
+
+
+IMAGE_FAST = ["comm", "factorcl", "shared_private"]  # fusion, critics, supervised + ULGM
+
+
+@pytest.mark.parametrize(
+    "learners", [IMAGE_FAST, pytest.param(None, marks=pytest.mark.slow, id="all-learners")]
+)
+def test_image_modalities(tmp_path, learners):
+    """Learners train on Trifeature images; the synergy task gets its own biased
+    pretraining split for self-supervised learners."""
+    from pid_bench.learners import LEARNERS
+
+    learners = learners or sorted(LEARNERS)
+    cfg = resolve_config(
+        generator="trifeature",
+        generator_params={"n_train": 96, "n_test": 64, "size": 32},
+        learners=learners,
+        seeds=[0],
+        interaction="all",
+        train_overrides={"epochs": 1, "batch_size": 32, "device": "cpu"},
+        probe_overrides={"max_train": 96, "mlp": False, "pid_clusters": 3},
+    )
+    cells = plan_cells(cfg)
+    comm_cells = [c for c in cells if c.learner == "comm"]
+    assert [c.train_task for c in comm_cells] == ["", "synergy"]
+    df, _ = run(cfg, tmp_path / "img", quiet=True)
+    assert set(df["learner"]) == set(learners)
+    assert set(df["task"]) == {"redundancy", "unique1", "unique2", "synergy"}
+    assert df["value"].notna().all()
