@@ -27,6 +27,13 @@ Label = tuple[str, ...]
 MAX_FULL_VALUES = 64
 
 
+#: The latent factors of the vector generators (bits, gaussian): r shared, u1/u2 unique,
+#: s1/s2 the synergistic pair, and which of them each modality holds.
+FACTORS: tuple[str, ...] = ("r", "u1", "u2", "s1", "s2")
+X1_FACTORS: tuple[str, ...] = ("r", "u1", "s1")
+X2_FACTORS: tuple[str, ...] = ("r", "u2", "s2")
+
+
 @dataclass(frozen=True)
 class LatentStructure:
     """Independent uniform discrete factors and which of them each modality holds.

@@ -19,12 +19,18 @@ from __future__ import annotations
 import numpy as np
 
 from ._params import check_float, check_int, check_sizes, stream
-from ._truth import Label, LatentStructure, apply_label, exact_pid, n_label_classes
+from ._truth import (
+    FACTORS,
+    X1_FACTORS,
+    X2_FACTORS,
+    Label,
+    LatentStructure,
+    apply_label,
+    exact_pid,
+    n_label_classes,
+)
 from .base import TASKS, BimodalDataset, Split, register
 
-FACTORS: tuple[str, ...] = ("r", "u1", "u2", "s1", "s2")
-X1_FACTORS: tuple[str, ...] = ("r", "u1", "s1")
-X2_FACTORS: tuple[str, ...] = ("r", "u2", "s2")
 LABELS: dict[str, Label] = {
     "redundancy": ("copy", "r"),
     "unique1": ("copy", "u1"),

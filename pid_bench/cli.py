@@ -126,30 +126,34 @@ def _learner_params(items: list[str] | None) -> dict[str, dict[str, str]]:
     return out
 
 
-def _train_overrides(args: argparse.Namespace) -> dict:
-    return {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "device": args.device,
-        "probe_every": args.probe_every,
-    }
+def _run_config(args: argparse.Namespace, generator_params: dict, sweep=None):
+    """The RunConfig of `run`/`sweep` arguments (validated before anything trains)."""
+    from pid_bench.runner import resolve_config
 
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from pid_bench.runner import format_summary, resolve_config, run
-
-    cfg = resolve_config(
+    return resolve_config(
         generator=args.generator,
-        generator_params=_generator_params(args.generator, args.set),
+        generator_params=generator_params,
         learners=args.learners,
         seeds=args.seeds,
         interaction=args.interaction,
         profile=args.profile,
-        train_overrides=_train_overrides(args),
+        train_overrides={
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "device": args.device,
+            "probe_every": args.probe_every,
+        },
         probe_overrides={"mlp": False} if args.no_mlp else None,
         learner_params=_learner_params(args.learner_set),
+        sweep=sweep,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pid_bench.runner import format_summary, run
+
+    cfg = _run_config(args, _generator_params(args.generator, args.set))
     df, out = run(cfg, args.out, jobs=args.jobs, quiet=args.quiet, force=args.force)
     print(format_summary(df, cfg.learners))
     print(f"results: {out / 'results.csv'}")
@@ -157,31 +161,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from pid_bench.runner import format_summary, resolve_config, run
+    import generators
+    from pid_bench.runner import format_summary, run
 
-    values = args.values
     base = _generator_params(args.generator, args.set)
     root = Path(args.out) if args.out else Path("runs") / f"sweep-{args.generator}-{args.param}"
-    import generators
-
-    for v in values:
-        params = dict(base)
-        params.update(generators.coerce_params(args.generator, {args.param: v}))
-        cfg = resolve_config(
-            generator=args.generator,
-            generator_params=params,
-            learners=args.learners,
-            seeds=args.seeds,
-            interaction=args.interaction,
-            profile=args.profile,
-            train_overrides=_train_overrides(args),
-            probe_overrides={"mlp": False} if args.no_mlp else None,
-            learner_params=_learner_params(args.learner_set),
-            sweep=(args.param, str(v)),
-        )
-        df, out = run(
-            cfg, root / f"{args.param}={v}", jobs=args.jobs, quiet=args.quiet, force=args.force
-        )
+    configs = []
+    for v in args.values:
+        params = {**base, **generators.coerce_params(args.generator, {args.param: v})}
+        # make the dataset once here so a value the generator rejects fails before any training
+        generators.make(args.generator, **{**params, "n_train": 1, "n_test": 1})
+        configs.append((v, _run_config(args, params, sweep=(args.param, str(v)))))
+    for v, cfg in configs:
+        out = root / f"{args.param}={v}"
+        df, _ = run(cfg, out, jobs=args.jobs, quiet=args.quiet, force=args.force)
         print(f"\n{args.param} = {v}")
         print(format_summary(df, cfg.learners))
     print(f"sweep folders under {root}; draw them with: pid-bench report {root}/* --out DIR")
