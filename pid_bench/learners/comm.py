@@ -107,6 +107,7 @@ class RandomFusion(CoMM):
     """
 
     trainable = False
+    hyperparams = ()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -35,7 +35,7 @@ class _TwoTower(Learner):
 
 @register("cross")
 class Cross(_TwoTower):
-    """InfoNCE between the two modalities' embeddings (keeps shared information only)."""
+    """CLIP-style InfoNCE between the two modalities' embeddings; representation [z1, z2]."""
 
     def loss(self, x1, x2, y, idx, generator):
         a1, a2 = self.augment(x1, x2, generator)
