@@ -42,8 +42,10 @@ LEARNER_ORDER: tuple[str, ...] = (
     "factorcl",
     "shared_private",
     "comm",
+    "comm_unimodal",
     "supervised",
     "random",
+    "random_fusion",
 )
 
 LEARNER_LABELS: dict[str, str] = {
@@ -54,6 +56,8 @@ LEARNER_LABELS: dict[str, str] = {
     "comm": "CoMM",
     "supervised": "Supervised",
     "random": "Random",
+    "random_fusion": "Random fusion",
+    "comm_unimodal": "CoMM (no fused term)",
 }
 
 LEARNER_COLOURS: dict[str, str] = {
@@ -64,6 +68,8 @@ LEARNER_COLOURS: dict[str, str] = {
     "comm": OKABE_ITO["vermillion"],
     "supervised": OKABE_ITO["orange"],
     "random": "#9A9A9A",
+    "random_fusion": "#4D4D4D",
+    "comm_unimodal": "#F0E442",
 }
 
 LEARNER_MARKERS: dict[str, str] = {
@@ -74,6 +80,8 @@ LEARNER_MARKERS: dict[str, str] = {
     "comm": "o",
     "supervised": "P",
     "random": "X",
+    "random_fusion": "x",
+    "comm_unimodal": "h",
 }
 
 # Learners without a preferred colour take these in turn: Paul Tol's "muted" scheme (also
