@@ -478,6 +478,9 @@ def _sweep(
         ax.grid(True, axis="both")
         if log_x:
             ax.set_xscale("log")
+        elif is_numeric and (rows["x"] == rows["x"].round()).all():
+            # an integer parameter (bits, dim, n_train) gets integer ticks only
+            ax.xaxis.set_major_locator(_few_ticks())
     for ax in axes[len(tasks) :]:
         ax.set_visible(False)
     if not is_numeric:
