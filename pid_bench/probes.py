@@ -11,16 +11,10 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
+from estimators import entropy_bits
 from pid_bench.config import ProbeConfig
 
 PROBES: tuple[str, ...] = ("linear", "mlp", "pid_clustered")
-
-
-def entropy_bits_labels(y: np.ndarray, n_classes: int) -> float:
-    """Plug-in entropy H(Y) in bits of integer labels."""
-    p = np.bincount(y, minlength=n_classes) / len(y)
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
 
 
 def _score(proba: np.ndarray, y: np.ndarray, prior: np.ndarray, n_classes: int) -> dict[str, float]:
@@ -35,7 +29,7 @@ def _score(proba: np.ndarray, y: np.ndarray, prior: np.ndarray, n_classes: int) 
     eps = 1e-12
     pred = np.argmax(np.log(proba + eps) - np.log(prior + eps), axis=1)
     ce_bits = float(-np.mean(np.log2(proba[np.arange(len(y)), y] + eps)))
-    h = entropy_bits_labels(y, n_classes)
+    h = entropy_bits(np.bincount(y, minlength=n_classes) / len(y))
     return {
         "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
         "mi_bits": max(0.0, h - ce_bits),

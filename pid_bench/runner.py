@@ -24,7 +24,7 @@ from generators.base import TASK_ATOM, BimodalDataset
 from pid_bench import envinfo, probes
 from pid_bench.config import AugConfig, ModelConfig, ProbeConfig, TrainConfig, get_profile
 from pid_bench.learners import check_hyperparams, get_learner
-from pid_bench.results import COLUMNS
+from pid_bench.results import COLUMNS, summarise
 from pid_bench.seeding import derive_seed
 from pid_bench.training import embed, resolve_device, train
 
@@ -361,21 +361,27 @@ def run(
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Learner x task at the final epoch: linear-probe balanced accuracy mean/std, bits, capture."""
-    lin = df[df["probe"] == "linear"]
-    last = lin.groupby(["learner", "seed", "task"])["epoch"].transform("max")
-    lin = lin[lin["epoch"] == last]
-    piv = lin.pivot_table(
-        index=["learner", "task", "seed"], columns="metric", values="value", aggfunc="first"
-    ).reset_index()
-    agg = piv.groupby(["learner", "task"]).agg(
-        acc_mean=("balanced_accuracy", "mean"),
-        acc_std=("balanced_accuracy", "std"),
-        chance=("chance", "first"),
-        bits=("mi_bits", "mean"),
-        capture=("capture", "mean") if "capture" in piv else ("mi_bits", "size"),
-        n_seeds=("seed", "nunique"),
+    stats = summarise(df, probes=("linear",))
+    wide = stats.pivot_table(
+        index=["learner", "task"], columns="metric", values=["mean", "std", "n"], aggfunc="first"
     )
-    return agg.reset_index()
+
+    def col(kind: str, metric: str) -> pd.Series:
+        # capture is absent when a task's true atom is 0 (nothing to capture)
+        key = (kind, metric)
+        return wide[key] if key in wide.columns else pd.Series(np.nan, index=wide.index)
+
+    out = pd.DataFrame(
+        {
+            "acc_mean": col("mean", "balanced_accuracy"),
+            "acc_std": col("std", "balanced_accuracy"),
+            "chance": col("mean", "chance"),
+            "bits": col("mean", "mi_bits"),
+            "capture": col("mean", "capture"),
+            "n_seeds": col("n", "balanced_accuracy"),
+        }
+    )
+    return out.reset_index()
 
 
 def format_summary(df: pd.DataFrame, learners: tuple[str, ...] | None = None) -> str:
