@@ -18,11 +18,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _kv(items: list[str] | None) -> dict[str, str]:
+def _kv(items: list[str] | None, flag: str = "--set") -> dict[str, str]:
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
+            raise ValueError(f"{flag} expects key=value, got {item!r}")
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -146,6 +146,7 @@ def _run_config(args: argparse.Namespace, generator_params: dict, sweep=None):
         },
         probe_overrides={"mlp": False} if args.no_mlp else None,
         learner_params=_learner_params(args.learner_set),
+        settings=_kv(args.config_set, "--config-set"),
         sweep=sweep,
     )
 
@@ -261,6 +262,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="LEARNER.KEY=VALUE",
         help="learner hyperparameter, repeatable (e.g. comm.fused_term=false)",
+    )
+    p.add_argument(
+        "--config-set",
+        action="append",
+        metavar="SECTION.FIELD=VALUE",
+        help="any train/model/aug/probe setting, repeatable "
+        "(e.g. model.cnn_width=16, aug.image.crop_scale=0.2,1); recorded in config.json",
     )
     p.add_argument("--no-mlp", action="store_true", help="skip the MLP probe")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

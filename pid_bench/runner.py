@@ -17,12 +17,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 import generators
 from generators.base import TASK_ATOM, BimodalDataset
 from pid_bench import envinfo, probes
-from pid_bench.config import AugConfig, ModelConfig, ProbeConfig, TrainConfig, get_profile
+from pid_bench.config import (
+    AugConfig,
+    ModelConfig,
+    ProbeConfig,
+    TrainConfig,
+    apply_settings,
+    get_profile,
+)
 from pid_bench.learners import check_hyperparams, get_learner
 from pid_bench.results import COLUMNS, summarise
 from pid_bench.seeding import derive_seed
@@ -90,6 +98,7 @@ def resolve_config(
     probe_overrides: dict[str, Any] | None = None,
     sweep: tuple[str, str] | None = None,
     learner_params: dict[str, dict[str, Any]] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> RunConfig:
     """Merge profile defaults and user overrides into a validated RunConfig."""
     prof = get_profile(profile)
@@ -117,7 +126,18 @@ def resolve_config(
     seeds = tuple(int(s) for s in seeds) if seeds is not None else prof.seeds
     if not seeds:
         raise ValueError("at least one seed is needed")
-    tr = replace(prof.train, **{k: v for k, v in (train_overrides or {}).items() if v is not None})
+    # Profile, then the profile's settings for this generator, then explicit flags, then the
+    # user's dotted settings: the most specific wins.
+    sections = {"train": prof.train, "model": prof.model, "aug": prof.aug, "probe": prof.probe}
+    sections = apply_settings(sections, prof.generator_settings.get(generator, {}))
+    tr = replace(
+        sections["train"], **{k: v for k, v in (train_overrides or {}).items() if v is not None}
+    )
+    pr = replace(
+        sections["probe"], **{k: v for k, v in (probe_overrides or {}).items() if v is not None}
+    )
+    sections = apply_settings({**sections, "train": tr, "probe": pr}, settings or {})
+    tr, pr = sections["train"], sections["probe"]
     if tr.epochs < 0 or tr.batch_size < 2 or tr.lr <= 0 or tr.probe_every < 0:
         raise ValueError(
             "training needs epochs >= 0, batch_size >= 2, lr > 0 and probe_every >= 0, "
@@ -125,7 +145,6 @@ def resolve_config(
             f"probe_every={tr.probe_every}"
         )
     resolve_device(tr.device)
-    pr = replace(prof.probe, **{k: v for k, v in (probe_overrides or {}).items() if v is not None})
     sp, sv = sweep if sweep else ("", "")
     return RunConfig(
         generator=generator,
@@ -135,8 +154,8 @@ def resolve_config(
         interaction=interaction,
         profile=profile,
         train=tr,
-        model=prof.model,
-        aug=prof.aug,
+        model=sections["model"],
+        aug=sections["aug"],
         probe=pr,
         learner_params=lp,
         sweep_param=sp,
@@ -241,6 +260,10 @@ def run_cell(
     """Train and probe one cell; returns its result rows (without run-level columns)."""
     if threads:
         torch.set_num_threads(threads)
+        # sklearn's probes use BLAS/OpenMP pools outside torch's control; parallel cells that
+        # each spin up one thread per core oversubscribe the machine badly.
+        with threadpool_limits(limits=threads):
+            return run_cell(cfg, cell, log_dir, progress, None)
     t0 = time.perf_counter()
     device = resolve_device(cfg.train.device)
     ds = dataset_for_seed(cfg, cell.seed)
@@ -334,8 +357,10 @@ def run(
             bar.update()
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
+        # Longest first, so no core idles at the end waiting for one expensive cell.
+        order = sorted(cells, key=lambda c: -get_learner(c.learner).relative_cost)
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futs = [pool.submit(run_cell, cfg, c, log_dir, False, threads) for c in cells]
+            futs = [pool.submit(run_cell, cfg, c, log_dir, False, threads) for c in order]
             for f in as_completed(futs):
                 rows += f.result()
                 bar.update()

@@ -155,3 +155,38 @@ def test_image_modalities(tmp_path, learners):
     assert set(df["learner"]) == set(learners)
     assert set(df["task"]) == {"redundancy", "unique1", "unique2", "synergy"}
     assert df["value"].notna().all()
+
+
+def test_settings_reach_the_config_and_config_json(tmp_path):
+    cfg = _cfg(
+        learners=["cross"],
+        settings={"model.d_model": "16", "aug.image.crop_scale": "0.5,1"},
+    )
+    assert cfg.model.d_model == 16 and cfg.aug.image.crop_scale == (0.5, 1.0)
+    # explicit settings win over flags, which win over the profile
+    cfg = _cfg(train_overrides={"epochs": 3}, settings={"train.epochs": "4"})
+    assert cfg.train.epochs == 4
+    _, path = run(
+        _cfg(learners=["cross"], settings={"model.d_model": "16"}), tmp_path / "s", quiet=True
+    )
+    written = json.loads((path / "config.json").read_text())
+    assert written["model"]["d_model"] == 16
+    assert written["aug"]["image"]["crop_scale"] == [0.08, 1.0]
+    with pytest.raises(ValueError, match="ModelConfig has no field"):
+        _cfg(settings={"model.nope": "1"})
+
+
+def test_profile_settings_apply_per_generator():
+    from pid_bench.config import PROFILES
+
+    prof = PROFILES["quick"]
+    tri = resolve_config(generator="trifeature", profile="quick", learners=["cross"])
+    bits = resolve_config(generator="bits", profile="quick", learners=["cross"])
+    assert bits.train == prof.train and bits.aug == prof.aug
+    assert tri.train.batch_size == 128 and tri.aug.image.crop_scale == (0.3, 1.0)
+    assert tri.train.epochs == prof.train.epochs
+    # an explicit flag still wins over the profile's per-generator setting
+    tri = resolve_config(
+        generator="trifeature", learners=["cross"], train_overrides={"batch_size": 32}
+    )
+    assert tri.train.batch_size == 32

@@ -42,7 +42,7 @@ def build_augment(kind: str, cfg: AugConfig) -> Augment:
     if kind == "vector":
         return VectorAugment(cfg)
     if kind == "image":
-        from pid_bench.learners.image import ImageAugConfig, ImageAugment
+        from pid_bench.learners.image import ImageAugment
 
-        return ImageAugment(ImageAugConfig())
+        return ImageAugment(cfg.image)
     raise ValueError(f"no augmentation for modality kind {kind!r}; accepted: vector, image")

@@ -9,67 +9,17 @@ per-sample factors, blur as a grouped convolution with a per-sample kernel.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pid_bench.config import ImageAugConfig
+
+__all__ = ["CNNEncoder", "ImageAugConfig", "ImageAugment"]
+
 #: ITU-R 601 luma weights, as torchvision's rgb_to_grayscale.
 _LUMA = (0.299, 0.587, 0.114)
-
-
-@dataclass(frozen=True)
-class ImageAugConfig:
-    """Image augmentation parameters (defaults: CoMM / SimCLR).
-
-    Turn a component off with its probability (`crop_p`, `flip_p`, `jitter_p`, `grayscale_p`,
-    `blur_p`) set to 0, or everything with `enabled=False`. `blur_sigma` is in pixels of an
-    image of `blur_reference_size` pixels and scales with the actual image size (so a 32 x 32
-    image is blurred as much, relative to its size, as a 224 x 224 one); None takes it in pixels
-    as given.
-    """
-
-    enabled: bool = True
-    crop_p: float = 1.0
-    crop_scale: tuple[float, float] = (0.08, 1.0)
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    flip_p: float = 0.5
-    jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    grayscale_p: float = 0.2
-    blur_p: float = 0.5
-    blur_sigma: tuple[float, float] = (0.1, 2.0)
-    blur_reference_size: int | None = 224
-
-    def __post_init__(self) -> None:
-        for name in ("crop_p", "flip_p", "jitter_p", "grayscale_p", "blur_p"):
-            v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"ImageAugConfig.{name} is a probability in [0, 1], got {v}")
-        lo, hi = self.crop_scale
-        if not 0.0 < lo <= hi <= 1.0:
-            raise ValueError(f"ImageAugConfig.crop_scale needs 0 < low <= high <= 1, got {lo, hi}")
-        lo, hi = self.crop_ratio
-        if not 0.0 < lo <= hi:
-            raise ValueError(f"ImageAugConfig.crop_ratio needs 0 < low <= high, got {lo, hi}")
-        for name in ("brightness", "contrast", "saturation"):
-            v = getattr(self, name)
-            if not 0.0 <= v < 1.0:
-                raise ValueError(f"ImageAugConfig.{name} must be in [0, 1), got {v}")
-        if not 0.0 <= self.hue <= 0.5:
-            raise ValueError(f"ImageAugConfig.hue must be in [0, 0.5], got {self.hue}")
-        lo, hi = self.blur_sigma
-        if not 0.0 < lo <= hi:
-            raise ValueError(f"ImageAugConfig.blur_sigma needs 0 < low <= high, got {lo, hi}")
-        if self.blur_reference_size is not None and self.blur_reference_size < 1:
-            raise ValueError(
-                "ImageAugConfig.blur_reference_size must be a positive size or None, "
-                f"got {self.blur_reference_size}"
-            )
 
 
 class ImageAugment:
