@@ -27,6 +27,9 @@ class Learner(nn.Module):
     has_unimodal: bool = False
     #: class attributes a user may override per run (`--learner-set NAME.KEY=VALUE`)
     hyperparams: tuple[str, ...] = ()
+    #: rough cost of a training step relative to Cross (benchmarks/bench_training.py); only
+    #: orders parallel work longest first, never changes results
+    relative_cost: float = 1.0
 
     def __init__(
         self,

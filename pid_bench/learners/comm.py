@@ -65,6 +65,7 @@ class CoMM(Learner):
     has_unimodal = True
     fused_term = True
     hyperparams = ("fused_term",)
+    relative_cost = 3.0
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -108,6 +109,7 @@ class RandomFusion(CoMM):
 
     trainable = False
     hyperparams = ()
+    relative_cost = 0.1
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -49,6 +49,7 @@ class CrossSelf(_TwoTower):
 
     self_weight = 0.5
     hyperparams = ("self_weight",)
+    relative_cost = 2.0
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

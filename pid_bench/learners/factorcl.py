@@ -48,6 +48,7 @@ class FactorCL(Learner):
     """FactorCL-SSL with InfoNCE and I_NCE-CLUB estimators."""
 
     has_unimodal = True
+    relative_cost = 2.5
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

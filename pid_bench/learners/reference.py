@@ -43,6 +43,7 @@ class RandomEncoders(Learner):
     """Frozen randomly initialised encoders; representation = concatenation (z1, z2)."""
 
     trainable = False
+    relative_cost = 0.1
     has_unimodal = True
 
     def __init__(self, *args, **kwargs) -> None:
