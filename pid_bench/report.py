@@ -667,12 +667,49 @@ def _section_blocks(section: _Section, level: str) -> list[_Block]:
             mlp.caption = "MLP probe, balanced accuracy (final epoch)."
             blocks += [(level, "MLP probe: balanced accuracy"), ("table", mlp)]
 
+        blocks += _published_blocks(final, section.generator, level)
         blocks += _clustered_pid_blocks(final, level)
         blocks += [(level, "True PID per task"), ("table", _truth_table(final))]
 
     if not section.sweep.empty:
         blocks += _sweep_blocks(section.sweep, level)
     return blocks
+
+
+def _published_blocks(final: pd.DataFrame, generator: str, level: str) -> list[_Block]:
+    """This run next to the published table of its generator, for the learners in both."""
+    from pid_bench.published import PUBLISHED
+
+    pub = PUBLISHED.get(generator)
+    if pub is None:
+        return []
+    stats = _mean_std(
+        _per_seed(_select(final, "linear", "balanced_accuracy"), "task"), ["learner", "task"]
+    ).set_index(["learner", "task"])
+    tasks = _task_order({t for v in pub.values.values() for t in v})
+    rows = []
+    for name in plotstyle.learner_order(stats.index.get_level_values(0).unique()):
+        if name not in pub.values:
+            continue
+        row = [name]
+        for t in tasks:
+            theirs = pub.values[name].get(t, np.nan)
+            if (name, t) not in stats.index:
+                row.append(f"– (published {_fmt(theirs, 1)})")
+                continue
+            m, sd, n = stats.loc[(name, t), ["mean", "std", "n"]]
+            ours = _cell(m * pub.scale, sd * pub.scale, int(n), 1)
+            row.append(f"{ours} vs {_fmt(theirs, 1)} ({m * pub.scale - theirs:+.1f})")
+        rows.append(row)
+    if not rows:
+        return []
+    table = _Table(
+        ["learner", *tasks],
+        rows,
+        f"This run, mean ± std (seeds), vs published ({pub.metric}), difference in brackets. "
+        f"Published: {pub.source}; {pub.setting}.",
+    )
+    return [(level, "Next to the published numbers"), ("table", table)]
 
 
 def _clustered_pid_blocks(final: pd.DataFrame, level: str) -> list[_Block]:

@@ -231,3 +231,32 @@ def test_style_fonts_are_readable_at_column_width() -> None:
         assert rc[key] >= 8
     assert rc["font.family"] == "sans-serif"
     assert math.isclose(plotstyle.COLUMN_WIDTH, 3.3)
+
+
+def test_published_numbers_are_set_beside_the_run(tmp_path: Path) -> None:
+    """A Trifeature run gets the published table next to its own numbers, with the difference
+    computed from the run; a generator without published numbers gets no such section."""
+    from pid_bench.published import PUBLISHED
+
+    run = write_fixture_run(
+        tmp_path / "t", learners=("cross", "comm", "random"), seeds=(0, 1), generator="trifeature"
+    )
+    make_report([run], tmp_path / "out", formats=("png",))
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "Next to the published numbers" in md
+    df = pd.read_csv(run / "results.csv")
+    sel = df[
+        (df["learner"] == "comm")
+        & (df["task"] == "synergy")
+        & (df["probe"] == "linear")
+        & (df["metric"] == "balanced_accuracy")
+    ]
+    ours = 100 * sel.groupby("seed")["value"].mean().mean()
+    theirs = PUBLISHED["trifeature"].values["comm"]["synergy"]
+    row = next(line for line in md.splitlines() if line.startswith("| comm |") and " vs " in line)
+    assert f"{ours:.1f}" in row and f"vs {theirs:.1f} ({ours - theirs:+.1f})" in row
+    # learners without a published number are not in that table
+    assert not any(line.startswith("| random |") and " vs " in line for line in md.splitlines())
+    bits = write_fixture_run(tmp_path / "b", learners=("comm",), seeds=(0,), generator="bits")
+    make_report([bits], tmp_path / "out_bits", formats=("png",))
+    assert "published" not in (tmp_path / "out_bits" / "summary.md").read_text()
