@@ -234,6 +234,7 @@ def _coerce(value: Any, default: Any, path: str, variadic: bool = False) -> Any:
                 raise ValueError
             return text in ("true", "1", "yes")
         if isinstance(default, tuple):
+            kind = "comma-separated numbers"
             items = value.split(",") if isinstance(value, str) else list(value)
             if not variadic and default and len(items) != len(default):
                 kind = f"{len(default)} comma-separated numbers"
