@@ -221,9 +221,10 @@ def override(cfg: Any, **changes: Any) -> Any:
 _SECTIONS = ("train", "model", "aug", "probe")
 
 
-def _coerce(value: Any, default: Any, path: str, variadic: bool = False) -> Any:
+def coerce_value(value: Any, default: Any, variadic: bool = False) -> Any:
     """`value` (a CLI string or a Python value) converted to the type of `default`; a
-    `variadic` tuple takes any length."""
+    `variadic` tuple takes any length. A ValueError's message names what is accepted ("int",
+    "2 comma-separated numbers"), for the caller to put in context."""
     kind = type(default).__name__
     try:
         if isinstance(default, bool):
@@ -241,15 +242,14 @@ def _coerce(value: Any, default: Any, path: str, variadic: bool = False) -> Any:
                 raise ValueError
             elem = type(default[0]) if default else float
             return tuple(elem(v) for v in items)
-        if default is None:
-            if isinstance(value, str) and value.lower() == "none":
-                return None
+        if default is None:  # an optional int set to None before ("none" is handled by callers)
+            kind = "int"
             return int(value)
         if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
             raise ValueError
         return type(default)(value)
     except (TypeError, ValueError):
-        raise ValueError(f"setting {path} takes {kind}, got {value!r}") from None
+        raise ValueError(kind) from None
 
 
 def _is_none(value: Any) -> bool:
@@ -275,12 +275,13 @@ def _set_one(obj: Any, keys: list[str], value: Any, path: str) -> Any:
         new = _set_one(current, keys[1:], value, path)
     elif len(keys) > 1:
         raise ValueError(f"unknown setting {path!r}: {key!r} has no fields")
-    elif (
-        isinstance(value, str) and value.lower() == "none" and "None" in str(_field_type(obj, key))
-    ):
+    elif _is_none(value) and "None" in str(_field_type(obj, key)):
         new = None
     else:
-        new = _coerce(value, current, path, variadic="..." in str(_field_type(obj, key)))
+        try:
+            new = coerce_value(value, current, variadic="..." in str(_field_type(obj, key)))
+        except ValueError as e:
+            raise ValueError(f"setting {path} takes {e}, got {value!r}") from None
     try:
         return replace(obj, **{key: new})
     except ValueError as e:  # the dataclass's own range checks

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from pid_bench.config import AugConfig, ModelConfig
+from pid_bench.config import AugConfig, ModelConfig, coerce_value
 from pid_bench.learners.augment import build_augment
 
 
@@ -91,16 +91,8 @@ def check_hyperparams(cls: type[Learner], values: dict[str, str | float | int | 
                 f"learner {cls.name!r} has no hyperparameter {key!r}; accepted: {accepted}"
             )
         default = getattr(cls, key)
-        if not isinstance(raw, str):
-            out[key] = type(default)(raw)
-            continue
         try:
-            if isinstance(default, bool):
-                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError
-                out[key] = raw.lower() in ("true", "1", "yes")
-            else:
-                out[key] = type(default)(raw)
+            out[key] = coerce_value(raw, default)
         except ValueError:
             raise ValueError(
                 f"learner {cls.name!r} hyperparameter {key!r} takes a {type(default).__name__}, "
