@@ -7,7 +7,7 @@ import os
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from multiprocessing import get_context
@@ -30,6 +30,7 @@ from pid_bench.config import (
     TrainConfig,
     apply_settings,
     get_profile,
+    override,
 )
 from pid_bench.learners import check_hyperparams, get_learner
 from pid_bench.results import COLUMNS, summarise
@@ -130,12 +131,8 @@ def resolve_config(
     # user's dotted settings: the most specific wins.
     sections = {"train": prof.train, "model": prof.model, "aug": prof.aug, "probe": prof.probe}
     sections = apply_settings(sections, prof.generator_settings.get(generator, {}))
-    tr = replace(
-        sections["train"], **{k: v for k, v in (train_overrides or {}).items() if v is not None}
-    )
-    pr = replace(
-        sections["probe"], **{k: v for k, v in (probe_overrides or {}).items() if v is not None}
-    )
+    tr = override(sections["train"], **(train_overrides or {}))
+    pr = override(sections["probe"], **(probe_overrides or {}))
     sections = apply_settings({**sections, "train": tr, "probe": pr}, settings or {})
     tr, pr = sections["train"], sections["probe"]
     if tr.epochs < 0 or tr.batch_size < 2 or tr.lr <= 0 or tr.probe_every < 0:
