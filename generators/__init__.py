@@ -16,6 +16,7 @@ import importlib.util
 import inspect
 import math
 import numbers
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -108,13 +109,7 @@ def make(name: str, **params: Any) -> BimodalDataset:
     ValueError that says what is accepted.
     """
     gen = get(name)
-    defaults = parameters(name)
-    unknown = [k for k in params if k not in defaults]
-    if unknown:
-        raise ValueError(
-            f"generator {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-            f"accepted (with defaults): {_accepted(name)}"
-        )
+    defaults = _known_parameters(name, params)
     checked = {k: _check_type(name, k, v, defaults[k]) for k, v in params.items()}
     return gen(**checked)
 
@@ -166,13 +161,19 @@ def _coerce(name: str, key: str, text: str, default: Any) -> Any:
     )
 
 
-def coerce_params(name: str, strings: dict[str, str]) -> dict[str, Any]:
-    """Convert `key -> string` pairs (from `--set key=value`) to the defaults' types."""
+def _known_parameters(name: str, keys: Iterable[str]) -> dict[str, Any]:
+    """The defaults of generator `name`; ValueError naming any of `keys` it does not have."""
     defaults = parameters(name)
-    unknown = [k for k in strings if k not in defaults]
+    unknown = [k for k in keys if k not in defaults]
     if unknown:
         raise ValueError(
             f"generator {name!r} has no parameter {', '.join(map(repr, unknown))}; "
             f"accepted (with defaults): {_accepted(name)}"
         )
+    return defaults
+
+
+def coerce_params(name: str, strings: dict[str, str]) -> dict[str, Any]:
+    """Convert `key -> string` pairs (from `--set key=value`) to the defaults' types."""
+    defaults = _known_parameters(name, strings)
     return {k: _coerce(name, k, v, defaults[k]) for k, v in strings.items()}
