@@ -69,3 +69,12 @@ def stream(seed: int, *names: str) -> np.random.Generator:
     """
     key = zlib.crc32("/".join(names).encode())
     return np.random.default_rng(np.random.SeedSequence([seed, key]))
+
+
+def check_choice(generator: str, name: str, value: object, accepted: tuple[str, ...]) -> str:
+    """`value` as one of the strings `accepted`; a ValueError listing them otherwise."""
+    if not isinstance(value, str) or value not in accepted:
+        raise ValueError(
+            f"generator {generator!r}: {name} must be one of {', '.join(accepted)}, got {value!r}"
+        )
+    return value

@@ -15,13 +15,20 @@ Ground truth: every label is a function of the signs b_f = [mean(z_f) > 0], whic
 independent bits, and the rest of each z_f (its magnitude along the mean direction and its
 component orthogonal to it) is independent of the signs and of every label. So the PID of the
 latents equals the PID of the sign bits, which is computed exactly by enumeration.
+
+Synergy pretraining split (`synergy_pretrain="permutation"`): as in `bits`, `pretrain["synergy"]`
+holds pairs drawn as the training split is, except that the sign bit of z_s2 is pi(sign bit of
+z_s1) for a permutation pi of {0, 1} drawn from `seed` (z_s2 is negated where its sign
+disagrees, which keeps its N(0, 1.5 I) law given the sign). Self-supervised learners pretrain
+on it for the synergy task; probes, label-trained learners and the true PID use the unbiased
+splits.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._params import check_float, check_int, check_sizes, stream
+from ._params import check_choice, check_float, check_int, check_sizes, stream
 from ._truth import (
     FACTORS,
     X1_FACTORS,
@@ -40,6 +47,9 @@ LABELS: dict[str, Label] = {
     "unique2": ("copy", "u2"),
     "synergy": ("equal", "s1", "s2"),
 }
+#: Values of `synergy_pretrain`: the biased synergy pretraining split, or none.
+SYNERGY_PRETRAIN = ("permutation", "none")
+
 #: Variance of every latent coordinate, as in the PID paper.
 LATENT_VAR = 1.5
 
@@ -53,11 +63,17 @@ def _sample(
     noise: float,
     proj: np.ndarray,
     rng: np.random.Generator,
+    synergy_map: np.ndarray | None = None,
 ) -> Split:
+    """`n` pairs; with `synergy_map` (a permutation pi of {0, 1}), sign bit of z_s2 := pi(s1's)."""
     # Latents are drawn before the noise, so the same seed gives the same latents and labels
     # whatever `noise` and `proj_dim` are.
     z = rng.standard_normal((len(FACTORS), n, latent_dim)) * np.sqrt(LATENT_VAR)
     latents = dict(zip(FACTORS, z, strict=True))
+    if synergy_map is not None:
+        want = synergy_map[(latents["s1"].mean(axis=1) > 0).astype(np.int64)]
+        have = (latents["s2"].mean(axis=1) > 0).astype(np.int64)
+        latents["s2"] = np.where((want != have)[:, None], -latents["s2"], latents["s2"])
     signs = {f: (v.mean(axis=1) > 0).astype(np.int64) for f, v in latents.items()}
 
     def modality(factors: tuple[str, ...]) -> np.ndarray:
@@ -87,8 +103,12 @@ def generate(
     n_train: int = 10000,
     n_test: int = 2000,
     seed: int = 0,
+    synergy_pretrain: str = "permutation",
 ) -> BimodalDataset:
     """Gaussian-latent data: modality i has 3 * `proj_dim` features.
+
+    `synergy_pretrain` ("permutation" or "none") adds or drops the biased synergy pretraining
+    split (module docstring); `train` and `test` are the same arrays either way.
 
     `noise` is the std of Gaussian noise added to the unit-variance projected features. The
     projections depend only on (`seed`, `latent_dim`, `proj_dim`).
@@ -98,6 +118,7 @@ def generate(
     proj_dim = check_int(g, "proj_dim", proj_dim, low=1)
     noise = check_float(g, "noise", noise, low=0.0)
     n_train, n_test, seed = check_sizes(g, n_train, n_test, seed)
+    synergy_pretrain = check_choice(g, "synergy_pretrain", synergy_pretrain, SYNERGY_PRETRAIN)
 
     rng = stream(seed, g, "projections")
     # One matrix per latent factor (in FACTORS order), shared by the modalities holding it.
@@ -107,6 +128,14 @@ def generate(
     proj = (proj / np.sqrt(LATENT_VAR * (proj**2).sum(axis=1, keepdims=True))).astype(np.float32)
     train = _sample(n_train, latent_dim, noise, proj, stream(seed, g, "train"))
     test = _sample(n_test, latent_dim, noise, proj, stream(seed, g, "test"))
+    pretrain = {}
+    extra: dict = {}
+    if synergy_pretrain == "permutation":
+        pi = stream(seed, g, "synergy_map").permutation(2)
+        pretrain["synergy"] = _sample(
+            n_train, latent_dim, noise, proj, stream(seed, g, "pretrain_synergy"), pi
+        )
+        extra["synergy_map"] = [int(c) for c in pi]
 
     return BimodalDataset(
         name=g,
@@ -117,9 +146,13 @@ def generate(
             "n_train": n_train,
             "n_test": n_test,
             "seed": seed,
+            "synergy_pretrain": synergy_pretrain,
+            **extra,
         },
         train=train,
         test=test,
+        # Computed on the unbiased latent distribution that `train` and `test` follow.
         true_pid={t: exact_pid(STRUCTURE, LABELS[t]) for t in TASKS},
         n_classes={t: n_label_classes(STRUCTURE, LABELS[t]) for t in TASKS},
+        pretrain=pretrain,
     )

@@ -74,6 +74,7 @@ def test_registry_and_defaults() -> None:
         "n_train": 10000,
         "n_test": 2000,
         "seed": 0,
+        "synergy_pretrain": "permutation",
     }
     assert parameters("gaussian") == {
         "latent_dim": 5,
@@ -82,6 +83,7 @@ def test_registry_and_defaults() -> None:
         "n_train": 10000,
         "n_test": 2000,
         "seed": 0,
+        "synergy_pretrain": "permutation",
     }
     assert generators.get("bits") is bits_gen.generate
     assert TASKS == ("redundancy", "unique1", "unique2", "synergy")
@@ -171,12 +173,14 @@ def test_shapes_and_dtypes(name: str, params: dict, dim: int) -> None:
     ds = make(name, **params, n_train=30, n_test=11)
     assert isinstance(ds, BimodalDataset)
     assert ds.name == name
-    assert ds.params == {**parameters(name), **params, "n_train": 30, "n_test": 11}
+    # the synergy map is derived from the seed and recorded beside the parameters
+    recorded = {k: v for k, v in ds.params.items() if k != "synergy_map"}
+    assert recorded == {**parameters(name), **params, "n_train": 30, "n_test": 11}
     assert ds.tasks == TASKS
     assert ds.modality_kinds == ("vector", "vector")
     assert ds.modality_shapes == ((dim,), (dim,))
-    assert ds.pretrain == {}
-    for split, n in ((ds.train, 30), (ds.test, 11)):
+    assert list(ds.pretrain) == ["synergy"]
+    for split, n in ((ds.train, 30), (ds.test, 11), (ds.pretrain["synergy"], 30)):
         assert len(split) == n
         for x in (split.x1, split.x2):
             assert x.shape == (n, dim)
