@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 import generators
-from generators.base import TASK_ATOM, BimodalDataset
+from generators.base import TASK_ATOM, BimodalDataset, Split
 from pid_bench import envinfo, probes
 from pid_bench.config import (
     AugConfig,
@@ -32,7 +32,7 @@ from pid_bench.config import (
     get_profile,
     override,
 )
-from pid_bench.learners import check_hyperparams, get_learner
+from pid_bench.learners import Learner, check_hyperparams, get_learner
 from pid_bench.results import COLUMNS, summarise
 from pid_bench.seeding import derive_seed
 from pid_bench.training import embed, resolve_device, train
@@ -200,6 +200,19 @@ def plan_cells(cfg: RunConfig) -> list[Cell]:
     return cells
 
 
+def training_split(ds: BimodalDataset, cls: type[Learner], task: str) -> Split:
+    """The split a learner trains on for `task` ("" = the tasks without a pretraining split).
+
+    A pretraining split (`ds.pretrain[task]`, e.g. synergy pairs biased to satisfy the map) is
+    a device for self-supervised learners, which see no labels; a label-trained learner
+    (`supervised`) always trains on the unbiased `train` split, where the task's label means
+    what the probes score (on a biased split the synergy label can be constant).
+    """
+    if cls.supervised or not task:
+        return ds.train
+    return ds.pretrain_split(task)
+
+
 def _probe_rows(
     cfg: RunConfig, ds: BimodalDataset, learner, cell: Cell, device, epoch: int, final: bool
 ) -> list[dict[str, Any]]:
@@ -264,8 +277,8 @@ def run_cell(
     t0 = time.perf_counter()
     device = resolve_device(cfg.train.device)
     ds = dataset_for_seed(cfg, cell.seed)
-    split = ds.pretrain_split(cell.train_task) if cell.train_task else ds.train
     cls = get_learner(cell.learner)
+    split = training_split(ds, cls, cell.train_task)
     group = cell.train_task or "ssl"
     torch.manual_seed(derive_seed(cell.seed, "init", cell.learner, group))
     y = None

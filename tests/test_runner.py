@@ -72,7 +72,12 @@ def test_summary_mentions_every_learner(two_epoch_run):
 def test_cells_supervised_per_task():
     cfg = _cfg(learners=["comm", "supervised"], seeds=[0, 1])
     cells = plan_cells(cfg)
-    assert sum(c.learner == "comm" for c in cells) == 2  # one model per seed for all tasks
+    # per seed: one model for the tasks sharing `train`, one on the synergy pretraining split
+    assert sum(c.learner == "comm" for c in cells) == 4
+    assert sorted(c.train_task for c in cells if c.learner == "comm" and c.seed == 0) == [
+        "",
+        "synergy",
+    ]
     assert sum(c.learner == "supervised" for c in cells) == 8  # one per task per seed
 
 

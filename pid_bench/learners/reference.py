@@ -12,7 +12,12 @@ from pid_bench.learners.encoders import PooledEncoder
 
 @register("supervised")
 class Supervised(Learner):
-    """Late fusion trained on the task label; representation = the fused hidden layer."""
+    """Late fusion trained on the task label; representation = the fused hidden layer.
+
+    The representation is exactly what the linear classifier reads (the last ReLU belongs to
+    `fuse`), so a linear probe on it can do at least as well as the trained classifier: a
+    ceiling that a linear probe reads below the learner's own accuracy would be a bug.
+    """
 
     supervised = True
     has_unimodal = True
@@ -22,8 +27,10 @@ class Supervised(Learner):
         d = self.model_cfg.d_model
         self.enc1 = PooledEncoder(self.kinds[0], self.shapes[0], self.model_cfg)
         self.enc2 = PooledEncoder(self.kinds[1], self.shapes[1], self.model_cfg)
-        self.fuse = nn.Sequential(nn.Linear(2 * d, 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
-        self.classifier = nn.Sequential(nn.ReLU(), nn.Linear(d, self.n_classes))
+        self.fuse = nn.Sequential(
+            nn.Linear(2 * d, 2 * d), nn.ReLU(), nn.Linear(2 * d, d), nn.ReLU()
+        )
+        self.classifier = nn.Linear(d, self.n_classes)
 
     def loss(self, x1, x2, y, idx, generator):
         a1, a2 = self.augment(x1, x2, generator)

@@ -47,8 +47,12 @@ class SharedPrivate(Learner):
         self.enc2 = PooledEncoder(self.kinds[1], self.shapes[1], self.model_cfg)
         self.shared1, self.shared2 = nn.Linear(d, h), nn.Linear(d, h)
         self.private1, self.private2 = nn.Linear(d, h), nn.Linear(d, h)
-        self.fuse = nn.Sequential(nn.Linear(4 * h, 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
-        self.head_m = nn.Sequential(nn.ReLU(), nn.Linear(d, k))
+        # The fused representation the probes read is what head_m reads linearly (the ReLU is
+        # part of `fuse`).
+        self.fuse = nn.Sequential(
+            nn.Linear(4 * h, 2 * d), nn.ReLU(), nn.Linear(2 * d, d), nn.ReLU()
+        )
+        self.head_m = nn.Linear(d, k)
         self.head_1 = nn.Sequential(nn.ReLU(), nn.Linear(2 * h, k))
         self.head_2 = nn.Sequential(nn.ReLU(), nn.Linear(2 * h, k))
         self._epoch = 1
