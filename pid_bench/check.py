@@ -11,6 +11,13 @@ parameters and the git sha it came from. `check` compares a new run with it:
 0.05 bits for `mi_bits`). Only drops fail: a gain always passes. `sigma` (default 0) widens
 the band for cells whose baseline varied across seeds. A non-finite current value fails.
 
+Floor checks: a learner whose untrained architecture is a registered learner
+(`Learner.untrained_floor`, e.g. CoMM -> `random_fusion`) and whose baseline mean is more than
+`floor_margin` above that floor's (both in the baseline) must stay more than `floor_margin`
+above the floor's mean *in the run*. Such a row reads "comm > random_fusion", with the gaps as
+its baseline and current values. It catches a learner whose number stays within tolerance
+while its training stops adding anything to what the architecture gives untrained.
+
 Input that cannot be compared (no baseline file, a different generator, baseline learners or
 tasks absent from the run, nothing in common) raises `CheckInputError`, so a CLI can tell
 "the model regressed" (exit 1) from "the check was set up wrong" (exit 2).
@@ -197,6 +204,7 @@ class CheckReport:
     sigma: float
     generator: str
     notes: list[str] = field(default_factory=list)
+    floor_margin: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -224,6 +232,14 @@ class CheckReport:
         )
         more = "" if len(self.failures) <= 5 else f"; and {len(self.failures) - 5} more"
         return f"FAIL: {len(self.failures)} of {n} checks regressed: {listed}{more}"
+
+    def _floor_text(self) -> str:
+        if not any(" > " in r.learner for r in self.rows):
+            return ""
+        return (
+            f"; 'A > B' rows: learner A must stay more than {self.floor_margin:g} above its "
+            "untrained architecture B"
+        )
 
     def format_table(self) -> str:
         """A plain-text pass/fail table with the deltas, then notes and the verdict."""
@@ -254,7 +270,8 @@ class CheckReport:
 
         out = [
             f"pid-bench check: generator {self.generator}; regression = drop below baseline "
-            f"mean by more than max({self.tolerance:g}, {self.sigma:g} x baseline std)",
+            f"mean by more than max({self.tolerance:g}, {self.sigma:g} x baseline std)"
+            + self._floor_text(),
             fmt(cols),
             fmt(["-" * w for w in widths]),
             *(fmt(line) for line in lines),
@@ -270,7 +287,7 @@ class CheckReport:
             f"### pid-bench check: {'PASS' if self.passed else 'FAIL'}",
             "",
             f"Generator `{self.generator}`; allowed drop = max({self.tolerance:g}, "
-            f"{self.sigma:g} x baseline std).",
+            f"{self.sigma:g} x baseline std){self._floor_text()}.",
             "",
             "| learner | task | probe | metric | baseline | current | delta | allowed | status |",
             "|---|---|---|---|---:|---:|---:|---:|---|",
@@ -293,6 +310,7 @@ class CheckReport:
             "generator": self.generator,
             "tolerance": self.tolerance,
             "sigma": self.sigma,
+            "floor_margin": self.floor_margin,
             "notes": list(self.notes),
             "rows": [asdict(r) for r in self.rows],
         }
@@ -306,15 +324,20 @@ def check(
     *,
     sigma: float = 0.0,
     probes: Sequence[str] = ("linear",),
+    floor_margin: float | None = None,
 ) -> CheckReport:
     """Compare the final-epoch means of `df` with `baseline`, per learner x task x probe x metric.
 
     A row fails when current mean < baseline mean - max(tolerance, sigma * baseline std)
     (absolute, in the metric's units; gains pass). Every baseline learner and task must be in
     the run; learners or tasks only in the run are listed in the notes and not checked.
+    Floor rows (module docstring) use `floor_margin`, by default `tolerance`.
     Raises CheckInputError when the inputs cannot be compared.
     """
     _validate_baseline(baseline)
+    floor_margin = tolerance if floor_margin is None else floor_margin
+    if not (math.isfinite(floor_margin) and floor_margin >= 0):
+        raise CheckInputError(f"floor margin must be a finite number >= 0, got {floor_margin!r}")
     if isinstance(metrics, str):
         metrics = (metrics,)
     if isinstance(probes, str):
@@ -419,11 +442,59 @@ def check(
                 current_n=int(cur["n"]),
             )
         )
+    rows += _floor_rows(wanted, stats, floor_margin)
     notes = _notes(df, baseline, wanted, run_learners, run_tasks)
     if nonfinite:
         cells = ", ".join("/".join(k) for k in sorted(nonfinite))
         notes.append(f"non-finite values in the run (counted as FAIL): {cells}")
-    return CheckReport(rows, float(tolerance), float(sigma), generator, notes)
+    return CheckReport(rows, float(tolerance), float(sigma), generator, notes, float(floor_margin))
+
+
+def untrained_floors(learners: Sequence[str]) -> dict[str, str]:
+    """learner -> its registered untrained architecture, for the learners that have one."""
+    from pid_bench.learners import LEARNERS  # torch-heavy; only needed here
+
+    out = {}
+    for name in learners:
+        floor = getattr(LEARNERS.get(name), "untrained_floor", None)
+        if floor:
+            out[name] = floor
+    return out
+
+
+def _floor_rows(
+    wanted: dict[tuple[str, str, str, str], Any], stats: pd.DataFrame, margin: float
+) -> list[CheckRow]:
+    """One row per baseline cell where a learner beat its untrained floor by more than `margin`:
+    it fails when the run's gap over the floor is `margin` or less."""
+    rows = []
+    floors = untrained_floors(sorted({k[0] for k in wanted}))
+    for key in sorted(wanted, key=_row_order):
+        learner, rest = key[0], key[1:]
+        fkey = (floors.get(learner, ""), *rest)
+        if fkey not in wanted:
+            continue
+        base_gap = float(wanted[key]["mean"]) - float(wanted[fkey]["mean"])
+        if base_gap <= margin + _EPS:
+            continue  # the baseline claims nothing above the floor here
+        cur_gap = float(stats.loc[key]["mean"]) - float(stats.loc[fkey]["mean"])
+        ok = math.isfinite(cur_gap) and cur_gap > margin + _EPS
+        rows.append(
+            CheckRow(
+                learner=f"{learner} > {fkey[0]}",
+                task=key[1],
+                probe=key[2],
+                metric=key[3],
+                baseline=base_gap,
+                current=cur_gap,
+                delta=cur_gap - base_gap,
+                allowed=base_gap - margin,
+                status="PASS" if ok else "FAIL",
+                baseline_n=int(wanted[key]["n"]),
+                current_n=int(stats.loc[key]["n"]),
+            )
+        )
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,6 +519,7 @@ def check_runs(
     sigma: float = 0.0,
     metrics: Sequence[str] = ("balanced_accuracy",),
     probes: Sequence[str] = ("linear",),
+    floor_margin: float | None = None,
 ) -> CheckReport:
     """`pid-bench check`: read run folders and a baseline file and compare them.
 
@@ -460,7 +532,9 @@ def check_runs(
         df = read_runs(run_dirs)
     except ValueError as e:  # missing folder, no results.csv, empty table
         raise CheckInputError(str(e)) from None
-    return check(df, baseline, tolerance, metrics, sigma=sigma, probes=probes)
+    return check(
+        df, baseline, tolerance, metrics, sigma=sigma, probes=probes, floor_margin=floor_margin
+    )
 
 
 # --------------------------------------------------------------------------------------------

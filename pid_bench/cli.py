@@ -218,6 +218,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         sigma=args.sigma,
         metrics=tuple(args.metrics),
         probes=("linear",),
+        floor_margin=args.floor_margin,
     )
     print(report.format_table())
     return report.exit_code
@@ -365,6 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["balanced_accuracy"],
         help="metrics compared (balanced_accuracy, mi_bits, capture)",
+    )
+    p.add_argument(
+        "--floor-margin",
+        type=float,
+        default=None,
+        help="a learner the baseline shows above its untrained architecture (comm over "
+        "random_fusion) fails when it is no more than this above it (default: --tolerance)",
     )
     p.set_defaults(func=cmd_check)
     return parser

@@ -31,6 +31,8 @@ SKILL: dict[str, dict[str, float]] = {
     "comm": {"redundancy": 0.95, "unique1": 0.85, "unique2": 0.83, "synergy": 0.60},
     "supervised": {"redundancy": 0.98, "unique1": 0.97, "unique2": 0.97, "synergy": 0.95},
     "random": {"redundancy": 0.15, "unique1": 0.12, "unique2": 0.12, "synergy": 0.01},
+    # CoMM's architecture untrained: reads the easy tasks, little synergy
+    "random_fusion": {"redundancy": 0.95, "unique1": 0.84, "unique2": 0.83, "synergy": 0.15},
 }
 #: Learners that have unimodal embeddings, hence a clustered PID estimate.
 UNIMODAL = {"cross", "cross_self", "factorcl", "shared_private", "comm"}

@@ -228,3 +228,59 @@ def test_check_runs_entry_point(tmp_path: Path, base_run: Path, base_df: pd.Data
         check_runs([tmp_path / "nowhere"], path)
     with pytest.raises(CheckInputError, match="no baseline file"):
         check_runs([base_run], tmp_path / "nope.json")
+
+
+# --- floor checks: a learner must stay above its untrained architecture -------------------
+
+
+@pytest.fixture(scope="module")
+def floor_df(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    run = write_fixture_run(
+        tmp_path_factory.mktemp("floor") / "run", learners=("comm", "random_fusion", "cross")
+    )
+    return read_runs([run])
+
+
+def _floor_rows(report) -> list:
+    return [r for r in report.rows if " > " in r.learner]
+
+
+def test_floor_rows_only_where_the_baseline_is_above_the_floor(floor_df: pd.DataFrame) -> None:
+    report = check(floor_df, make_baseline(floor_df))
+    assert report.passed
+    rows = _floor_rows(report)
+    # comm is 0.45 of the synergy atom above random_fusion in the fixture, and within the
+    # tolerance of it on the other tasks: one floor row, for synergy
+    assert [(r.learner, r.task) for r in rows] == [("comm > random_fusion", "synergy")]
+    assert rows[0].baseline > 0.3 and rows[0].current == pytest.approx(rows[0].baseline)
+    assert "untrained architecture" in report.format_table()
+
+
+def test_falling_back_to_the_untrained_architecture_fails(floor_df: pd.DataFrame) -> None:
+    baseline = make_baseline(floor_df)
+    gap = _floor_rows(check(floor_df, baseline))[0].baseline
+    # comm's synergy drops to the floor's level plus 0.03: more than the tolerance below the
+    # baseline, and also a floor failure
+    fallen = _shift(floor_df, "comm", "synergy", -(gap - 0.03))
+    report = check(fallen, baseline, tolerance=0.05)
+    assert {(r.learner, r.task) for r in report.failures} == {
+        ("comm", "synergy"),
+        ("comm > random_fusion", "synergy"),
+    }
+    assert report.exit_code == chk.EXIT_REGRESSION
+    # a drop the tolerance allows still fails when it leaves comm at its floor's level: here
+    # the tolerance is wide, but the floor margin is 0.05
+    report = check(fallen, baseline, tolerance=gap, floor_margin=0.05)
+    assert [(r.learner, r.task) for r in report.failures] == [("comm > random_fusion", "synergy")]
+    assert "comm > random_fusion/synergy" in report.verdict()
+    # and the floor rising to comm's level fails the same way
+    risen = _shift(floor_df, "random_fusion", "synergy", gap - 0.03)
+    report = check(risen, baseline, tolerance=0.05)
+    assert [(r.learner, r.task) for r in report.failures] == [("comm > random_fusion", "synergy")]
+    # comm a little below its baseline but still well above the floor passes
+    assert check(_shift(floor_df, "comm", "synergy", -0.04), baseline).passed
+
+
+def test_bad_floor_margin_is_input_error(floor_df: pd.DataFrame) -> None:
+    with pytest.raises(CheckInputError, match="floor margin"):
+        check(floor_df, make_baseline(floor_df), floor_margin=-1.0)

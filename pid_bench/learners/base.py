@@ -27,6 +27,9 @@ class Learner(nn.Module):
     has_unimodal: bool = False
     #: class attributes a user may override per run (`--learner-set NAME.KEY=VALUE`)
     hyperparams: tuple[str, ...] = ()
+    #: the registered learner that is this learner's architecture left untrained (its floor);
+    #: `pid-bench check` fails a learner that falls back to it where the baseline was above it
+    untrained_floor: str | None = None
     #: rough cost of a training step relative to Cross (benchmarks/bench_training.py); only
     #: orders parallel work longest first, never changes results
     relative_cost: float = 1.0

@@ -66,6 +66,7 @@ class CoMM(Learner):
     fused_term = True
     hyperparams = ("fused_term",)
     relative_cost = 3.0
+    untrained_floor = "random_fusion"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -110,6 +111,7 @@ class RandomFusion(CoMM):
     trainable = False
     hyperparams = ()
     relative_cost = 0.1
+    untrained_floor = None
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
