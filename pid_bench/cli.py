@@ -328,11 +328,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder holding one run folder per value")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("show", help="write a grid of sample pairs of an image generator")
+    p = sub.add_parser(
+        "show",
+        help="draw sample pairs of an image generator, or how a vector generator's synergy "
+        "factors co-occur in each split",
+    )
     p.add_argument("--generator", default="trifeature")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="generator parameter")
     p.add_argument("--n", type=int, default=8, help="number of pairs")
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument(
+        "--split",
+        default="test",
+        help="train, test, or a task with a pretraining split (e.g. synergy); default test",
+    )
     p.add_argument("--out", required=True, help="output PNG")
     p.set_defaults(func=cmd_show)
 

@@ -19,21 +19,26 @@ def show_dataset(
 ) -> Path:
     """Write a PNG grid of `n` random pairs (image 1 | image 2) of `split`, titled by labels.
 
+    For vector data (`bits`, `gaussian`) it draws instead how the two synergy factors s1, s2
+    co-occur in `train`, in each pretraining split and in `split` (`_show_synergy_pairs`).
+
     Titles give every task's label (R, U1, U2, S), by name where the generator lists names in
     `ds.params["label_names"]`, and the named latents (`ds.params["latent_names"]`) that no
     label already shows, such as colours. Needs an image generator: both modalities
     (n, C, H, W) with C = 1 or 3 and values in [0, 1]. Returns the path written.
     """
-    if ds.modality_kinds != ("image", "image"):
-        raise ValueError(
-            f"show_dataset needs an image generator (both modalities (n, C, H, W)); dataset "
-            f"{ds.name!r} has modalities of kind {ds.modality_kinds}"
-        )
     if split not in ("train", "test") and split not in ds.pretrain:
         raise ValueError(
             f"unknown split {split!r}; accepted: train, test"
             + "".join(f", {k}" for k in ds.pretrain)
             + " (pretraining splits by task)"
+        )
+    if ds.modality_kinds == ("vector", "vector"):
+        return _show_synergy_pairs(ds, out, split)
+    if ds.modality_kinds != ("image", "image"):
+        raise ValueError(
+            f"show_dataset needs an image generator (both modalities (n, C, H, W)) or a vector "
+            f"one; dataset {ds.name!r} has modalities of kind {ds.modality_kinds}"
         )
     if n < 1:
         raise ValueError(f"n must be a positive number of pairs, got {n}")
@@ -75,6 +80,70 @@ def show_dataset(
         )
         ax.set_title(line1 + ("\n" + line2 if line2 else ""), fontsize=7)
     fig.suptitle(f"{ds.name} ({split}): image 1 | image 2", fontsize=9)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def factor_classes(latent: np.ndarray) -> np.ndarray:
+    """Class index per sample of a vector generator's latent factor: the integer code of a
+    0/1 bit group (bit 0 least significant, as `bits` labels it), or the sign bit [mean > 0]
+    of a Gaussian latent (as `gaussian` labels it)."""
+    lat = np.asarray(latent)
+    if np.issubdtype(lat.dtype, np.integer):
+        return lat @ (np.int64(1) << np.arange(lat.shape[1], dtype=np.int64))
+    return (lat.mean(axis=1) > 0).astype(np.int64)
+
+
+def _show_synergy_pairs(ds: BimodalDataset, out: str | Path, split: str) -> Path:
+    """Heatmaps of the (s1, s2) class counts per split: uniform where the pairs are unbiased,
+    a permutation matrix on a synergy pretraining split (s2 = pi(s1))."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(["train", *ds.pretrain, split]))
+    splits = {n: ({"train": ds.train, "test": ds.test}.get(n) or ds.pretrain[n]) for n in names}
+    for name, data in splits.items():
+        if not {"s1", "s2"} <= set(data.latents):
+            raise ValueError(
+                f"show for vector data draws the synergy factors s1, s2; split {name!r} of "
+                f"{ds.name!r} has latents {sorted(data.latents)}"
+            )
+    classes = {
+        n: (factor_classes(d.latents["s1"]), factor_classes(d.latents["s2"]))
+        for n, d in splits.items()
+    }
+    k = 1 + max(int(c.max()) for pair in classes.values() for c in pair)
+    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.6), squeeze=False)
+    for ax, (name, data) in zip(axes[0], splits.items(), strict=True):
+        counts = np.zeros((k, k), dtype=np.int64)
+        np.add.at(counts, classes[name], 1)
+        ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(int(counts.max()), 1))
+        if k <= 8:  # the counts themselves, so that unbiased cells do not read as a pattern
+            for (i, j), c in np.ndenumerate(counts):
+                dark = c > 0.6 * counts.max()
+                ax.text(
+                    j,
+                    i,
+                    str(c),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if dark else "black",
+                )
+        title = name if name in ("train", "test") else f"pretrain[{name!r}]"
+        ax.set_title(f"{title}\nn = {len(data)}", fontsize=8)
+        ax.set_xlabel("s2 class", fontsize=8)
+        ax.set_ylabel("s1 class", fontsize=8)
+        ax.set_xticks(range(k))
+        ax.set_yticks(range(k))
+        ax.tick_params(labelsize=7)
+    fig.suptitle(f"{ds.name}: how often each (s1, s2) pair occurs", fontsize=9)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

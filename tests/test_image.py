@@ -133,10 +133,10 @@ def test_show_dataset_writes_png(tmp_path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
 
 
-def test_show_dataset_rejects_vector_data(tmp_path) -> None:
+def test_show_vector_data_needs_synergy_factors(tmp_path) -> None:
     split = Split(x1=np.zeros((4, 5), np.float32), x2=np.zeros((4, 5), np.float32), labels={})
     ds = BimodalDataset(name="vec", params={}, train=split, test=split, true_pid={}, n_classes={})
-    with pytest.raises(ValueError, match="image generator"):
+    with pytest.raises(ValueError, match="synergy factors s1, s2"):
         show_dataset(ds, tmp_path / "x.png")
     with pytest.raises(ValueError, match="unknown split"):
         show_dataset(_image_dataset(), tmp_path / "x.png", split="validation")

@@ -178,3 +178,17 @@ def test_supervised_representation_is_what_its_classifier_reads_linearly(name, h
         direct = torch.nn.functional.cross_entropy(classifier(z), y)
     # the training loss is the cross-entropy of a linear map of exactly the probed embedding
     assert terms[term] == pytest.approx(float(direct), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["bits", "gaussian"])
+def test_show_draws_the_biased_split(name: str, tmp_path) -> None:
+    from pid_bench.show import factor_classes, show_dataset
+
+    ds = generators.make(name, seed=1, **SMALL)
+    out = show_dataset(ds, tmp_path / "pairs.png", split="synergy")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the classes it counts are the ones the labels are made of
+    for split in (ds.train, ds.pretrain["synergy"]):
+        c1, c2 = factor_classes(split.latents["s1"]), factor_classes(split.latents["s2"])
+        expected = c1 ^ c2 if name == "bits" else (c1 == c2).astype(int)
+        np.testing.assert_array_equal(split.labels["synergy"], expected)
