@@ -19,6 +19,10 @@ TASK_ATOM: dict[str, str] = {
     "synergy": "synergy",
 }
 
+#: Values of the vector generators' `synergy_pretrain` parameter: a synergy pretraining split
+#: biased by a permutation (s2 := pi(s1)), or none.
+SYNERGY_PRETRAIN: tuple[str, ...] = ("permutation", "none")
+
 
 @dataclass
 class Split:

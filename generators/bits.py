@@ -48,7 +48,7 @@ from ._truth import (
     exact_pid,
     n_label_classes,
 )
-from .base import TASKS, BimodalDataset, Split, register
+from .base import SYNERGY_PRETRAIN, TASKS, BimodalDataset, Split, register
 
 LABELS: dict[str, Label] = {
     "redundancy": ("copy", "r"),
@@ -56,9 +56,6 @@ LABELS: dict[str, Label] = {
     "unique2": ("copy", "u2"),
     "synergy": ("xor", "s1", "s2"),
 }
-
-#: Values of `synergy_pretrain`: the biased synergy pretraining split, or none.
-SYNERGY_PRETRAIN = ("permutation", "none")
 
 #: Upper bound on `bits`: the synergy task's ground truth is a BROJA program on a (2**bits)**3
 #: joint, about 1 s at bits=5 and about a minute at bits=6.

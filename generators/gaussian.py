@@ -39,7 +39,7 @@ from ._truth import (
     exact_pid,
     n_label_classes,
 )
-from .base import TASKS, BimodalDataset, Split, register
+from .base import SYNERGY_PRETRAIN, TASKS, BimodalDataset, Split, register
 
 LABELS: dict[str, Label] = {
     "redundancy": ("copy", "r"),
@@ -47,9 +47,6 @@ LABELS: dict[str, Label] = {
     "unique2": ("copy", "u2"),
     "synergy": ("equal", "s1", "s2"),
 }
-#: Values of `synergy_pretrain`: the biased synergy pretraining split, or none.
-SYNERGY_PRETRAIN = ("permutation", "none")
-
 #: Variance of every latent coordinate, as in the PID paper.
 LATENT_VAR = 1.5
 
