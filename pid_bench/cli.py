@@ -95,6 +95,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from generators.io import save_npz
 
     ds = generators.make(args.generator, **_generator_params(args.generator, args.set))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     path = save_npz(ds, args.out)
     print(
         f"wrote {path}: {len(ds.train)} train / {len(ds.test)} test pairs, tasks {list(ds.tasks)}"

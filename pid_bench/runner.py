@@ -524,7 +524,8 @@ def _environment(cfg: RunConfig, run_id: str) -> dict[str, Any]:
     env = {
         "versions": envinfo.versions(),
         "git_sha": envinfo.git_sha(),
-        "device": resolve_device(cfg.train.device).type,
+        # a score run trains nothing; its probes (scikit-learn) run on the CPU
+        "device": "cpu" if cfg.embeddings else resolve_device(cfg.train.device).type,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "run_id": run_id,

@@ -223,3 +223,19 @@ def test_evaluate_rejects_what_it_cannot_score():
         pid_bench.evaluate(42)
     with pytest.raises(ValueError, match="not a subclass of pid_bench.learners.Learner"):
         pid_bench.evaluate(dict)
+
+
+@pytest.mark.slow
+def test_plugin_in_parallel_workers(plugin_file, tmp_path):
+    """`--jobs 2` workers (spawned processes) import the plug-in again from config's source
+    and give the numbers of a serial run."""
+    from pid_bench.results import read
+
+    spec = ["--learners", "random", f"{plugin_file}:Good", "--seeds", "0", "1"]
+    assert _run(spec, tmp_path / "serial") == 0
+    assert _run([*spec, "--jobs", "2"], tmp_path / "parallel") == 0
+    cols = ["learner", "seed", "task", "probe", "metric", "epoch", "value"]
+    a, b = read(tmp_path / "serial")[cols], read(tmp_path / "parallel")[cols]
+    assert set(a["learner"]) == {"random", "good_plugin"}
+    pd_sorted = [x.sort_values(cols[:-1]).reset_index(drop=True) for x in (a, b)]
+    assert pd_sorted[0].equals(pd_sorted[1])
