@@ -36,12 +36,13 @@ def user(tmp_path_factory) -> dict[str, Path]:
     site = root / "site"
     # A real install of the example package (its dist-info declares the entry point), into a
     # folder of its own so the test environment is left as it was; offline, about a second.
-    subprocess.run(
+    pip = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
         + ["--no-build-isolation", "--target", str(site), str(code)],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert pip.returncode == 0, pip.stderr
     data = root / "bits.npz"
     gen = ["--generator", "bits", "--set", "n_train=512", "--set", "n_test=256", "--set", "seed=11"]
     assert main(["generate", *gen, "--out", str(data)]) == 0

@@ -214,6 +214,24 @@ def test_broken_entry_point_is_one_line(tmp_path, monkeypatch, capsys):
     )
 
 
+def test_evaluate_raises_run_failed_with_the_finished_cells(plugin_file):
+    import pid_bench
+    from pid_bench.runner import RunFailed
+
+    with pytest.raises(RunFailed, match="learner 'loss_raises' failed in loss: ZeroDivision") as e:
+        pid_bench.evaluate(
+            f"{plugin_file}:LossRaises",
+            interaction="redundancy",
+            generator_params={"n_train": 160, "n_test": 96},
+            epochs=1,
+            batch_size=32,
+            mlp=False,
+            quiet=True,
+        )
+    assert e.value.results is None  # its only cell failed
+    assert [f["learner"] for f in e.value.failures] == ["loss_raises"]
+
+
 def test_evaluate_rejects_what_it_cannot_score():
     import pid_bench
 
