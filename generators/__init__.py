@@ -24,7 +24,7 @@ import numpy as np
 # The generator modules register themselves on import.
 from . import bits, gaussian
 from .base import GENERATORS, TASK_ATOM, TASKS, BimodalDataset, Split, get, register
-from .io import load_npz, save_npz
+from .io import fingerprint, load_npz, save_npz
 
 # trifeature is written separately and may not exist yet; import it only when the file is
 # there, so that a real error inside it still surfaces instead of being swallowed.
@@ -39,6 +39,7 @@ __all__ = [
     "Split",
     "bits",
     "coerce_params",
+    "fingerprint",
     "gaussian",
     "get",
     "load_npz",

@@ -6,14 +6,20 @@ Layout (every key a plain array; no pickles):
 - `{split}_y_{task}`: each task's labels;
 - `{split}_latent_{factor}`: the latent factors;
 - `true_pid_{task}`: float64 [redundancy, unique1, unique2, synergy, mutual_info] in bits;
-- `meta`: a JSON string with the name, params, n_classes, the full true PID (measure included)
-  and the list of splits with their tasks and latents.
+- `meta`: a JSON string with the name, params, n_classes, the full true PID (measure included),
+  the list of splits with their tasks and latents, and the dataset's `fingerprint`.
+
+The fingerprint (`fingerprint(ds)`, 16 hex digits) is a SHA-256 of every split's x1, x2 and
+labels (dtype, shape and bytes). Embeddings computed on the rows of a dataset carry its
+fingerprint, so that `pid-bench score` can tell them from embeddings of other data (another
+seed, size or noise level). `load_npz` checks a recorded fingerprint against the contents.
 
 `{split}` is `train`, `test`, or `pretrain_{task}` for each entry of `BimodalDataset.pretrain`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -47,6 +53,25 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"dataset parameter of type {type(obj).__name__} is not JSON-serialisable")
 
 
+def fingerprint(ds: BimodalDataset) -> str:
+    """16 hex digits identifying the data of `ds`: every split's x1, x2 and labels.
+
+    Two datasets have the same fingerprint exactly when these arrays are equal (same dtypes,
+    shapes and values); latents and metadata do not enter, so a dataset and its `.npz` copy
+    agree.
+    """
+    h = hashlib.sha256(b"pid-bench-dataset-fingerprint/1")
+    for key, split in sorted(_split_keys(ds).items()):
+        arrays = [("x1", split.x1), ("x2", split.x2)]
+        arrays += [(f"y_{t}", y) for t, y in sorted(split.labels.items())]
+        for name, a in arrays:
+            # little-endian and C order, so the bytes do not depend on how an array was stored
+            a = np.ascontiguousarray(a, dtype=np.asarray(a).dtype.newbyteorder("<"))
+            h.update(f"{key}/{name}/{a.dtype.str}/{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
 def save_npz(ds: BimodalDataset, path: str | os.PathLike[str]) -> Path:
     """Write `ds` to `path` (exactly that name; no suffix is added) and return the path."""
     path = Path(path)
@@ -71,6 +96,7 @@ def save_npz(ds: BimodalDataset, path: str | os.PathLike[str]) -> Path:
         "true_pid": {task: res.as_dict() for task, res in ds.true_pid.items()},
         "splits": splits_meta,
         "pretrain": list(ds.pretrain),
+        "fingerprint": fingerprint(ds),
     }
     arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
     with open(path, "wb") as f:
@@ -108,7 +134,7 @@ def load_npz(path: str | os.PathLike[str]) -> BimodalDataset:
             )
             for key, info in meta["splits"].items()
         }
-    return BimodalDataset(
+    ds = BimodalDataset(
         name=meta["name"],
         params=meta["params"],
         train=splits["train"],
@@ -117,6 +143,14 @@ def load_npz(path: str | os.PathLike[str]) -> BimodalDataset:
         n_classes={task: int(k) for task, k in meta["n_classes"].items()},
         pretrain={task: splits[f"pretrain_{task}"] for task in meta["pretrain"]},
     )
+    recorded = meta.get("fingerprint")
+    if recorded is not None and recorded != fingerprint(ds):
+        raise ValueError(
+            f"{path}: its arrays do not match the fingerprint {recorded} recorded when it was "
+            f"written (they hash to {fingerprint(ds)}); the file was changed after "
+            "`pid-bench generate` wrote it: generate it again"
+        )
+    return ds
 
 
 def _expected_keys(meta: dict[str, Any]) -> list[str]:

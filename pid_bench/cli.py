@@ -56,10 +56,38 @@ def cmd_list(args: argparse.Namespace) -> int:
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         hp = ", ".join(f"{k}={getattr(cls, k)!r}" for k in cls.hyperparams)
         print(f"  {name:<15} {doc}" + (f" [--learner-set {name}.{hp}]" if hp else ""))
+    _list_plugins(LEARNERS)
     print(f"probes: {', '.join(PROBES)}")
     print(f"interactions: {', '.join(INTERACTIONS)}")
     print(f"profiles: {', '.join(PROFILES)}")
     return 0
+
+
+def _list_plugins(builtins: dict) -> None:
+    from pid_bench.learners.plugins import ENTRY_POINT_GROUP, entry_points, resolve
+
+    eps = entry_points()
+    print(
+        f"plug-in learners (entry points {ENTRY_POINT_GROUP!r}; any other class: "
+        "--learners module.path:Class or path/to/file.py:Class):"
+    )
+    if not eps:
+        print("  (none installed)")
+    for name, ep in sorted(eps.items()):
+        dist = getattr(ep, "dist", None)
+        origin = f"{ep.value}" + (f" from {dist.name} {dist.version}" if dist else "")
+        if name in builtins:
+            print(f"  {name:<15} {origin} (ignored: a built-in learner has this name)")
+            continue
+        try:
+            cls = resolve(name)[1]
+        except ValueError as e:
+            print(f"  {name:<15} {origin} (cannot be used: {e})")
+            continue
+        doc = ((cls.__doc__ or "").strip().splitlines() or [""])[0]
+        hp = ", ".join(f"{k}={getattr(cls, k)!r}" for k in cls.hyperparams)
+        extra = f" [--learner-set {name}.{hp}]" if hp else ""
+        print(f"  {name:<15} {doc} ({origin}){extra}")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -67,10 +95,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from generators.io import save_npz
 
     ds = generators.make(args.generator, **_generator_params(args.generator, args.set))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     path = save_npz(ds, args.out)
     print(
         f"wrote {path}: {len(ds.train)} train / {len(ds.test)} test pairs, tasks {list(ds.tasks)}"
     )
+    print(f"fingerprint {generators.fingerprint(ds)} (save it with embeddings for pid-bench score)")
     return 0
 
 
@@ -130,7 +160,9 @@ def _run_config(args: argparse.Namespace, generator_params: dict, sweep=None):
     """The RunConfig of `run`/`sweep` arguments (validated before anything trains)."""
     from pid_bench.runner import resolve_config
 
+    data = getattr(args, "data", None)
     return resolve_config(
+        data=data,
         generator=args.generator,
         generator_params=generator_params,
         learners=args.learners,
@@ -154,9 +186,39 @@ def _run_config(args: argparse.Namespace, generator_params: dict, sweep=None):
 def cmd_run(args: argparse.Namespace) -> int:
     from pid_bench.runner import format_summary, run
 
-    cfg = _run_config(args, _generator_params(args.generator, args.set))
-    df, out = run(cfg, args.out, jobs=args.jobs, quiet=args.quiet, force=args.force)
+    params = _generator_params(args.generator, args.set) if not args.data else _kv(args.set)
+    cfg = _run_config(args, params)
+    df, out = run(
+        cfg,
+        args.out,
+        jobs=args.jobs,
+        quiet=args.quiet,
+        force=args.force,
+        save_embeddings=args.save_embeddings,
+    )
     print(format_summary(df, cfg.learners))
+    print(f"results: {out / 'results.csv'}")
+    if args.save_embeddings:
+        print(f"embeddings: {out / 'embeddings'} (pid-bench score reads them)")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from pid_bench.runner import format_summary, score
+
+    df, out = score(
+        args.data,
+        args.embeddings,
+        args.name,
+        seed=args.seed,
+        interaction=args.interaction,
+        profile=args.profile,
+        probe_overrides={"mlp": False} if args.no_mlp else None,
+        settings=_kv(args.config_set, "--config-set"),
+        out=args.out,
+        force=args.force,
+    )
+    print(format_summary(df, (args.name,)))
     print(f"results: {out / 'results.csv'}")
     return 0
 
@@ -241,7 +303,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="generator parameter, repeatable (e.g. --set noise=0.2)",
     )
-    p.add_argument("--learners", nargs="+", metavar="NAME", help="learners (default: all)")
+    p.add_argument(
+        "--learners",
+        nargs="+",
+        metavar="NAME",
+        help="learners (default: all built-ins): names from pid-bench list, or a Learner class "
+        "of your own as module.path:Class or path/to/file.py:Class",
+    )
     p.add_argument(
         "--seeds",
         nargs="+",
@@ -278,6 +346,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
+    from pid_bench.config import PROFILES
+    from pid_bench.runner import INTERACTIONS
+
     parser = _Parser(
         prog="pid-bench",
         description="Benchmark which multimodal interactions (redundancy, uniqueness, synergy) "
@@ -318,8 +389,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="train learners and probe what they capture")
     _add_train_args(p)
+    p.add_argument(
+        "--data",
+        metavar="FILE.npz",
+        help="train and probe on this dataset file (pid-bench generate) for every seed, "
+        "instead of generating data",
+    )
+    p.add_argument(
+        "--save-embeddings",
+        action="store_true",
+        help="also write each model's final embeddings to RUN/embeddings/ (pid-bench score "
+        "reads them)",
+    )
     p.add_argument("--out", help="run folder (default runs/<run_id>)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "score", help="probe embeddings computed elsewhere: an ordinary run folder, no training"
+    )
+    p.add_argument("--data", required=True, metavar="FILE.npz", help="dataset (pid-bench generate)")
+    p.add_argument(
+        "--embeddings",
+        required=True,
+        metavar="FILE.npz",
+        help="embeddings of its rows: fingerprint, z_train, z_test [, z1_test, z2_test] "
+        "(README: Benchmark your own model)",
+    )
+    p.add_argument("--name", required=True, help="your model's name in the results")
+    p.add_argument("--seed", type=int, default=0, help="seed the results are filed under")
+    p.add_argument(
+        "--interaction",
+        default="all",
+        choices=list(INTERACTIONS),
+        help="tasks to score (default all)",
+    )
+    p.add_argument("--profile", default="quick", choices=list(PROFILES), help="probe settings")
+    p.add_argument("--no-mlp", action="store_true", help="skip the MLP probe")
+    p.add_argument(
+        "--config-set",
+        action="append",
+        metavar="probe.FIELD=VALUE",
+        help="probe setting, repeatable (e.g. probe.max_train=2000)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite results in --out")
+    p.add_argument("--out", help="run folder (default runs/<run_id>)")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("sweep", help="one run per value of a generator parameter")
     _add_train_args(p)
@@ -390,9 +504,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pid-bench` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from pid_bench.learners.base import LearnerError
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, LearnerError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"pid-bench {args.command}: error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pid_bench.config import TrainConfig
-from pid_bench.learners.base import Learner
+from pid_bench.learners.base import Learner, LearnerError
 
 
 def resolve_device(name: str) -> torch.device:
@@ -28,6 +28,44 @@ def resolve_device(name: str) -> torch.device:
             )
         return torch.device("cuda")
     raise ValueError(f"unknown device {name!r}; accepted: auto, cpu, cuda")
+
+
+def learner_label(learner: Learner) -> str:
+    """The name a learner's messages use."""
+    return getattr(learner, "name", "") or type(learner).__name__
+
+
+def failed(learner: Learner, stage: str, e: BaseException) -> LearnerError:
+    """One-line LearnerError: learner `learner` raised `e` in `stage` (e.g. "loss")."""
+    text = str(e).strip().splitlines()
+    detail = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    return LearnerError(f"learner {learner_label(learner)!r} failed in {stage}: {detail}")
+
+
+def _check_loss(learner: Learner, out: object) -> tuple[torch.Tensor, dict[str, float]]:
+    """The (loss, terms) a learner's `loss` returned, or a LearnerError saying what is wrong."""
+    name = learner_label(learner)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise LearnerError(
+            f"learner {name!r}: loss must return (loss tensor, dict of terms), "
+            f"got {type(out).__name__}"
+        )
+    loss, terms = out
+    if not (isinstance(loss, torch.Tensor) and loss.numel() == 1):
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise LearnerError(f"learner {name!r}: loss must return a scalar tensor, got {shape}")
+    if not loss.requires_grad:
+        raise LearnerError(
+            f"learner {name!r}: its loss has no gradient (computed without the parameters, or "
+            "under no_grad); a frozen learner sets trainable = False"
+        )
+    try:
+        terms = {str(k): float(v) for k, v in dict(terms).items()}
+    except (TypeError, ValueError):
+        raise LearnerError(
+            f"learner {name!r}: the second value loss returns must be a dict of numbers"
+        ) from None
+    return loss, terms
 
 
 def train(
@@ -60,6 +98,11 @@ def train(
     log: list[dict[str, float]] = []
     if not learner.trainable or cfg.epochs == 0:
         return log
+    if not any(p.requires_grad for p in learner.parameters()):
+        raise LearnerError(
+            f"learner {learner_label(learner)!r} is trainable but has no parameters that "
+            "require a gradient; a frozen learner sets trainable = False"
+        )
     t1 = torch.as_tensor(x1, device=device)
     t2 = torch.as_tensor(x2, device=device)
     ty = torch.as_tensor(y, dtype=torch.long, device=device) if y is not None else None
@@ -71,21 +114,31 @@ def train(
     bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         learner.train()
-        learner.start_epoch(epoch, n)
+        try:
+            learner.start_epoch(epoch, n)
+        except Exception as e:  # the learner's own code, whatever it raises
+            raise failed(learner, "start_epoch", e) from e
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=order_gen).to(device)
         sums: dict[str, float] = {}
         for b in range(n_batches):
             idx = perm[b * bs : (b + 1) * bs]
             yb = ty[idx] if ty is not None else None
-            loss, terms = learner.loss(t1[idx], t2[idx], yb, idx, aug_gen)
+            try:
+                out = learner.loss(t1[idx], t2[idx], yb, idx, aug_gen)
+            except Exception as e:  # the learner's own code, whatever it raises
+                raise failed(learner, "loss", e) from e
+            loss, terms = _check_loss(learner, out)
             if not torch.isfinite(loss):
-                raise RuntimeError(
-                    f"{learner.name}: loss became {float(loss)} at epoch {epoch}, batch {b}; "
-                    "try a lower learning rate (--set lr=...)"
+                raise LearnerError(
+                    f"{learner_label(learner)}: loss became {float(loss)} at epoch {epoch}, "
+                    f"batch {b}; try a lower learning rate (--lr ...)"
                 )
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            try:
+                loss.backward()
+            except Exception as e:  # e.g. an in-place change of a tensor the graph needs
+                raise failed(learner, "loss.backward()", e) from e
             opt.step()
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             for k, v in terms.items():
@@ -120,18 +173,66 @@ def embed(
     unimodal: bool = False,
     batch_size: int = 1024,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Frozen embeddings of (x1, x2) in eval mode, as float64 numpy arrays."""
+    """Frozen embeddings of (x1, x2) in eval mode, as float64 numpy arrays.
+
+    Anything the learner raises, an output that is not a (B, D) tensor per batch, and NaN or
+    inf become a LearnerError naming the learner.
+    """
     learner.eval()
+    stage = "embed_unimodal" if unimodal else "embed"
     out: list = []
     for s in range(0, len(x1), batch_size):
         b1 = torch.as_tensor(x1[s : s + batch_size], device=device)
         b2 = torch.as_tensor(x2[s : s + batch_size], device=device)
-        out.append(learner.embed_unimodal(b1, b2) if unimodal else learner.embed(b1, b2))
+        try:
+            z = learner.embed_unimodal(b1, b2) if unimodal else learner.embed(b1, b2)
+        except Exception as e:  # the learner's own code, whatever it raises
+            raise failed(learner, stage, e) from e
+        if unimodal:
+            if not (isinstance(z, (tuple, list)) and len(z) == 2):
+                raise LearnerError(
+                    f"learner {learner_label(learner)!r}: embed_unimodal must return a pair "
+                    f"(z1, z2), got {type(z).__name__}"
+                )
+            out.append(
+                tuple(_check_z(learner, f"{stage} z{i + 1}", t, len(b1)) for i, t in enumerate(z))
+            )
+        else:
+            out.append(_check_z(learner, stage, z, len(b1)))
     if unimodal:
         z1 = torch.cat([o[0] for o in out]).double().cpu().numpy()
         z2 = torch.cat([o[1] for o in out]).double().cpu().numpy()
+        for i, z in enumerate((z1, z2)):
+            _check_finite(learner, f"{stage} z{i + 1}", z)
         return z1, z2
     z = torch.cat(out).double().cpu().numpy()
-    if not np.isfinite(z).all():
-        raise RuntimeError(f"{learner.name}: embeddings contain NaN or inf")
+    _check_finite(learner, stage, z)
     return z
+
+
+def _check_z(learner: Learner, stage: str, z: object, rows: int) -> torch.Tensor:
+    if not isinstance(z, torch.Tensor):
+        raise LearnerError(
+            f"learner {learner_label(learner)!r}: {stage} must return a torch.Tensor, "
+            f"got {type(z).__name__}"
+        )
+    if z.ndim != 2 or z.shape[0] != rows or z.shape[1] == 0:
+        raise LearnerError(
+            f"learner {learner_label(learner)!r}: {stage} returned shape {tuple(z.shape)} for "
+            f"{rows} pairs; expected ({rows}, D) with D >= 1"
+        )
+    if not (z.is_floating_point() or z.dtype in (torch.int32, torch.int64, torch.bool)):
+        raise LearnerError(
+            f"learner {learner_label(learner)!r}: {stage} returned dtype {z.dtype}; "
+            "expected a real (float) tensor"
+        )
+    return z
+
+
+def _check_finite(learner: Learner, stage: str, z: np.ndarray) -> None:
+    bad = int((~np.isfinite(z)).sum())
+    if bad:
+        raise LearnerError(
+            f"learner {learner_label(learner)!r}: {stage} returned {bad} NaN or inf values "
+            f"(of {z.size})"
+        )

@@ -9,7 +9,18 @@ import pytest
 
 from pid_bench.cli import main
 
-COMMANDS = ["list", "generate", "estimate", "run", "sweep", "show", "report", "baseline", "check"]
+COMMANDS = [
+    "list",
+    "generate",
+    "estimate",
+    "run",
+    "score",
+    "sweep",
+    "show",
+    "report",
+    "baseline",
+    "check",
+]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)

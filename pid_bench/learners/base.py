@@ -11,14 +11,73 @@ from pid_bench.config import AugConfig, ModelConfig, coerce_value
 from pid_bench.learners.augment import build_augment
 
 
-class Learner(nn.Module):
-    """A multimodal representation learner.
+class LearnerError(RuntimeError):
+    """A learner failed (raised in its own code, or returned something outside the contract).
 
-    Subclasses set the class flags, build their modules in `__init__` and implement `loss`
-    and `embed`. The one training loop (`pid_bench.training.train`) calls `loss` on batches;
-    the probes read `embed` (and `embed_unimodal` where `has_unimodal`).
+    The message is one line that names the learner and what went wrong; the CLI prints it and
+    exits with status 2.
     """
 
+
+class Learner(nn.Module):
+    """A multimodal representation learner: the contract every learner follows.
+
+    The built-in learners and plug-ins (`--learners my_pkg.models:MyLearner`,
+    `--learners path/to/file.py:MyLearner`, or a name registered under the entry-point group
+    `pid_bench.learners`) implement the same interface.
+
+    Construction. pid-bench builds one instance per (seed, learner, training split) as
+    `cls(kinds, shapes, model, aug, n_classes=...)`: `kinds` is `("vector" | "image", ...)`
+    for (x1, x2), `shapes` their per-sample shapes (`(d,)` or `(C, H, W)`), `model` and `aug`
+    the run's `ModelConfig` and `AugConfig` (`model.d_model` is the suggested representation
+    width), `n_classes` the number of classes of the task a supervised learner is trained on
+    (None otherwise). Call `super().__init__(...)` first; raise ValueError for modalities the
+    learner cannot read. Before construction `torch.manual_seed` is set from the run seed and
+    the learner's name, so the same seed gives the same initial weights.
+
+    Training. `pid_bench.training.train` runs AdamW over all `parameters()` (lr, weight decay,
+    batch size and epochs from the run's `TrainConfig`) and calls, per batch,
+    `loss(x1, x2, y, idx, generator) -> (loss, terms)`:
+
+    - `x1`, `x2`: float32 tensors on the run's device, `(B, d)` or `(B, C, H, W)`;
+    - `y`: int64 `(B,)` class indices of the training task when `supervised`, else None;
+    - `idx`: int64 `(B,)` row indices of the batch in the training split (per-sample state);
+    - `generator`: the `torch.Generator` to draw augmentations from (`self.augment(x1, x2,
+      generator)` gives one independently augmented view of each modality);
+    - returns a scalar tensor with a gradient, and a dict of named float terms for the log.
+
+    Self-supervised learners train on `ds.pretrain_split(task)` for tasks with a pretraining
+    split (one model per such task) and on `train` for the others (one shared model);
+    `supervised` learners train on `train`, one model per task. A non-finite loss stops the
+    cell with a LearnerError.
+
+    Representation. The probes read `embed(x1, x2) -> z`, a float tensor `(B, D)` computed in
+    eval mode without gradients, in batches of up to 1024 rows; the same rows must give the
+    same z whatever the batch. Where `has_unimodal`, `embed_unimodal(x1, x2) -> (z1, z2)`,
+    each `(B, D_i)` and a function of one modality only, feeds the clustered PID estimate.
+    Embeddings must be finite.
+
+    Class attributes (flags):
+
+    - `name`: the name results are filed under. `register` sets it for built-ins; a plug-in
+      may set it in its class body (letters, digits, `_`, `-`), else its class name is used.
+      Every seed a learner uses is derived from the run seed and this name, so the same name
+      and seed give the same numbers whichever way the learner is loaded;
+    - `supervised`: trained on the task label (needs `n_classes`), one model per task;
+    - `trainable`: False for frozen encoders (no optimisation at all; `loss` is not called);
+    - `has_unimodal`: implements `embed_unimodal`;
+    - `hyperparams`: names of class attributes a user may override per run with
+      `--learner-set NAME.KEY=VALUE` (values are coerced to the type of the class default and
+      set on the instance after construction);
+    - `untrained_floor`, `relative_cost`: below.
+
+    Errors raised in `__init__`, `loss`, `embed`, `embed_unimodal` or `start_epoch`, and
+    outputs outside this contract, become one-line LearnerErrors naming the learner; the
+    run's other cells still finish (see `pid_bench.runner.run`).
+    """
+
+    #: the name results are filed under (set by `register`; a plug-in may set it)
+    name: str = ""
     #: trained on the task label, so one model is trained per task
     supervised: bool = False
     #: False for frozen encoders (no optimisation at all)
@@ -84,21 +143,27 @@ class Learner(nn.Module):
         """Hook called before each epoch (1-based)."""
 
 
-def check_hyperparams(cls: type[Learner], values: dict[str, str | float | int | bool]) -> dict:
-    """Validate and coerce `--learner-set` overrides to the types of the class defaults."""
+def check_hyperparams(
+    cls: type[Learner], values: dict[str, str | float | int | bool], name: str | None = None
+) -> dict:
+    """Validate and coerce `--learner-set` overrides to the types of the class defaults.
+
+    `name` is the learner's name in messages (default: `cls.name`).
+    """
+    name = name or cls.name or cls.__name__
     out = {}
     for key, raw in values.items():
         if key not in cls.hyperparams:
             accepted = ", ".join(f"{k}={getattr(cls, k)!r}" for k in cls.hyperparams) or "none"
             raise ValueError(
-                f"learner {cls.name!r} has no hyperparameter {key!r}; accepted: {accepted}"
+                f"learner {name!r} has no hyperparameter {key!r}; accepted: {accepted}"
             )
         default = getattr(cls, key)
         try:
             out[key] = coerce_value(raw, default)
         except ValueError:
             raise ValueError(
-                f"learner {cls.name!r} hyperparameter {key!r} takes a {type(default).__name__}, "
+                f"learner {name!r} hyperparameter {key!r} takes a {type(default).__name__}, "
                 f"got {raw!r}"
             ) from None
     return out
@@ -121,10 +186,13 @@ def register(name: str) -> Callable[[type[Learner]], type[Learner]]:
 
 
 def get_learner(name: str) -> type[Learner]:
-    """The registered learner class `name`; ValueError listing the valid names otherwise."""
-    try:
+    """The learner class of `name`: a built-in name, a plug-in's entry-point name, or a
+    `module:Class` / `path/to/file.py:Class` spec (`pid_bench.learners.plugins`).
+
+    ValueError listing the valid names otherwise, or saying why a plug-in cannot be loaded.
+    """
+    if name in LEARNERS:
         return LEARNERS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown learner {name!r}; available: {', '.join(sorted(LEARNERS))}"
-        ) from None
+    from pid_bench.learners.plugins import resolve  # imports entry points only when needed
+
+    return resolve(name)[1]
