@@ -442,7 +442,7 @@ def check(
                 current_n=int(cur["n"]),
             )
         )
-    rows += _floor_rows(wanted, stats, floor_margin)
+    rows += _floor_rows(wanted, stats, floor_margin, _run_plugins(df))
     notes = _notes(df, baseline, wanted, run_learners, run_tasks)
     if nonfinite:
         cells = ", ".join("/".join(k) for k in sorted(nonfinite))
@@ -450,25 +450,45 @@ def check(
     return CheckReport(rows, float(tolerance), float(sigma), generator, notes, float(floor_margin))
 
 
-def untrained_floors(learners: Sequence[str]) -> dict[str, str]:
-    """learner -> its registered untrained architecture, for the learners that have one."""
-    from pid_bench.learners import LEARNERS  # torch-heavy; only needed here
+def untrained_floors(
+    learners: Sequence[str], plugins: dict[str, str] | None = None
+) -> dict[str, str]:
+    """learner -> its untrained architecture (`Learner.untrained_floor`), for the learners that
+    name one; `plugins` maps plug-in names to where their class is imported from."""
+    from pid_bench.learners.plugins import learner_class  # torch-heavy; only needed here
 
     out = {}
     for name in learners:
-        floor = getattr(LEARNERS.get(name), "untrained_floor", None)
+        try:
+            cls = learner_class(name, (plugins or {}).get(name, ""))
+        except ValueError:  # scored embeddings, or a plug-in not importable from here
+            continue
+        floor = getattr(cls, "untrained_floor", None)
         if floor:
             out[name] = floor
     return out
 
 
+def _run_plugins(df: pd.DataFrame) -> dict[str, str]:
+    """Plug-in name -> source, as the runs' configs recorded them."""
+    out: dict[str, str] = {}
+    for text in df.drop_duplicates("run_id")["params"]:
+        plugins = _json(text).get("plugins") if isinstance(_json(text), dict) else None
+        if isinstance(plugins, dict):
+            out.update({str(k): str(v) for k, v in plugins.items()})
+    return out
+
+
 def _floor_rows(
-    wanted: dict[tuple[str, str, str, str], Any], stats: pd.DataFrame, margin: float
+    wanted: dict[tuple[str, str, str, str], Any],
+    stats: pd.DataFrame,
+    margin: float,
+    plugins: dict[str, str],
 ) -> list[CheckRow]:
     """One row per baseline cell where a learner beat its untrained floor by more than `margin`:
     it fails when the run's gap over the floor is `margin` or less."""
     rows = []
-    floors = untrained_floors(sorted({k[0] for k in wanted}))
+    floors = untrained_floors(sorted({k[0] for k in wanted}), plugins)
     for key in sorted(wanted, key=_row_order):
         learner, rest = key[0], key[1:]
         fkey = (floors.get(learner, ""), *rest)

@@ -284,3 +284,17 @@ def test_falling_back_to_the_untrained_architecture_fails(floor_df: pd.DataFrame
 def test_bad_floor_margin_is_input_error(floor_df: pd.DataFrame) -> None:
     with pytest.raises(CheckInputError, match="floor margin"):
         check(floor_df, make_baseline(floor_df), floor_margin=-1.0)
+
+
+def test_untrained_floor_of_a_plugin_learner(tmp_path: Path) -> None:
+    src = tmp_path / "mine.py"
+    src.write_text(
+        "from pid_bench.learners.comm import CoMM\n\n"
+        "class Mine(CoMM):\n"
+        "    name = 'mine'\n"
+        "    untrained_floor = 'random_fusion'\n"
+    )
+    floors = chk.untrained_floors(["comm", "cross", "mine", "scored"], {"mine": f"{src}:Mine"})
+    # built-ins from the registry, the plug-in from its recorded source; a name that is no
+    # learner (scored embeddings) has no floor
+    assert floors == {"comm": "random_fusion", "mine": "random_fusion"}
