@@ -80,12 +80,7 @@ def show_dataset(
         )
         ax.set_title(line1 + ("\n" + line2 if line2 else ""), fontsize=7)
     fig.suptitle(f"{ds.name} ({split}): image 1 | image 2", fontsize=9)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def factor_classes(latent: np.ndarray) -> np.ndarray:
@@ -144,6 +139,13 @@ def _show_synergy_pairs(ds: BimodalDataset, out: str | Path, split: str) -> Path
         ax.set_yticks(range(k))
         ax.tick_params(labelsize=7)
     fig.suptitle(f"{ds.name}: how often each (s1, s2) pair occurs", fontsize=9)
+    return _save(fig, out)
+
+
+def _save(fig: Any, out: str | Path) -> Path:
+    """Write `fig` as a PNG at `out` (creating its folder) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
