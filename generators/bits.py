@@ -26,11 +26,11 @@ distribution. Label-trained learners train on `train` (on the biased split the s
 s1 XOR pi(s1) is a function of x1 alone). `synergy_pretrain="none"` drops the split, so that
 self-supervised learners pretrain on `train` for every task, as before.
 
-Measured (quick profile, seed 0, linear probe, synergy, chance 0.25): CoMM 0.406 without the
-split against 0.579 with it, its untrained architecture (`random_fusion`) 0.368 / 0.355;
-without the split CoMM's synergy *falls* as it trains (1 epoch 0.65, 20 epochs 0.41, 60 epochs
-0.33), with it it rises (10 epochs 0.53, 60 epochs 0.67). README and reports/bits/README.md
-hold the full tables.
+Measured (`pid-bench run --interaction synergy --seeds 0 1 2`, quick profile, linear probe,
+synergy, chance 0.25): CoMM 0.365 +- 0.008 without the split against 0.629 +- 0.096 with it,
+its untrained architecture (`random_fusion`) 0.368 / 0.380; at the paper profile CoMM 0.967
+against 0.712. The README ("Reading synergy results"), reports/bits/ and reports/bits_curves/
+hold the tables and learning curves.
 """
 
 from __future__ import annotations
