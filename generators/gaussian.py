@@ -21,7 +21,8 @@ holds pairs drawn as the training split is, except that the sign bit of z_s2 is 
 z_s1) for a permutation pi of {0, 1} drawn from `seed` (z_s2 is negated where its sign
 disagrees, which keeps its N(0, 1.5 I) law given the sign). Self-supervised learners pretrain
 on it for the synergy task; probes, label-trained learners and the true PID use the unbiased
-splits.
+splits. Measured (quick profile, seeds 0-2, linear probe, chance 0.5): CoMM 0.529 +- 0.019
+without the split, 0.652 +- 0.018 with it; its untrained architecture 0.610 / 0.626.
 """
 
 from __future__ import annotations
