@@ -36,7 +36,7 @@ from pid_bench.config import (
     override,
 )
 from pid_bench.learners import Learner, check_hyperparams
-from pid_bench.learners.base import LearnerError
+from pid_bench.learners.base import LearnerError, failed
 from pid_bench.learners.plugins import learner_class, resolve
 from pid_bench.results import COLUMNS, summarise
 from pid_bench.seeding import derive_seed
@@ -447,9 +447,7 @@ def _run_cell(
             ds.modality_kinds, ds.modality_shapes, cfg.model, cfg.aug, n_classes=n_classes
         )
     except Exception as e:  # the learner's own code, whatever it raises
-        text = str(e).strip().splitlines()
-        detail = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-        raise LearnerError(f"learner {cell.learner!r} failed in __init__: {detail}") from e
+        raise failed(cell.learner, "__init__", e) from e
     if getattr(learner, "name", "") != cell.learner:
         learner.name = cell.learner  # a plug-in's name comes from how it was loaded
     for key, value in cfg.learner_params.get(cell.learner, {}).items():

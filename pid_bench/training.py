@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pid_bench.config import TrainConfig
-from pid_bench.learners.base import Learner, LearnerError
+from pid_bench.learners.base import Learner, LearnerError, failed
 
 
 def resolve_device(name: str) -> torch.device:
@@ -35,11 +35,8 @@ def learner_label(learner: Learner) -> str:
     return getattr(learner, "name", "") or type(learner).__name__
 
 
-def failed(learner: Learner, stage: str, e: BaseException) -> LearnerError:
-    """One-line LearnerError: learner `learner` raised `e` in `stage` (e.g. "loss")."""
-    text = str(e).strip().splitlines()
-    detail = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-    return LearnerError(f"learner {learner_label(learner)!r} failed in {stage}: {detail}")
+def _failed(learner: Learner, stage: str, e: BaseException) -> LearnerError:
+    return failed(learner_label(learner), stage, e)
 
 
 def _check_loss(learner: Learner, out: object) -> tuple[torch.Tensor, dict[str, float]]:
@@ -117,7 +114,7 @@ def train(
         try:
             learner.start_epoch(epoch, n)
         except Exception as e:  # the learner's own code, whatever it raises
-            raise failed(learner, "start_epoch", e) from e
+            raise _failed(learner, "start_epoch", e) from e
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=order_gen).to(device)
         sums: dict[str, float] = {}
@@ -127,7 +124,7 @@ def train(
             try:
                 out = learner.loss(t1[idx], t2[idx], yb, idx, aug_gen)
             except Exception as e:  # the learner's own code, whatever it raises
-                raise failed(learner, "loss", e) from e
+                raise _failed(learner, "loss", e) from e
             loss, terms = _check_loss(learner, out)
             if not torch.isfinite(loss):
                 raise LearnerError(
@@ -138,7 +135,7 @@ def train(
             try:
                 loss.backward()
             except Exception as e:  # e.g. an in-place change of a tensor the graph needs
-                raise failed(learner, "loss.backward()", e) from e
+                raise _failed(learner, "loss.backward()", e) from e
             opt.step()
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             for k, v in terms.items():
@@ -187,7 +184,7 @@ def embed(
         try:
             z = learner.embed_unimodal(b1, b2) if unimodal else learner.embed(b1, b2)
         except Exception as e:  # the learner's own code, whatever it raises
-            raise failed(learner, stage, e) from e
+            raise _failed(learner, stage, e) from e
         if unimodal:
             if not (isinstance(z, (tuple, list)) and len(z) == 2):
                 raise LearnerError(

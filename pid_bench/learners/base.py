@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +18,21 @@ class LearnerError(RuntimeError):
     The message is one line that names the learner and what went wrong; the CLI prints it and
     exits with status 2.
     """
+
+
+def one_line(e: BaseException) -> str:
+    """`Type: first line of the message` of an exception (with file and line for a syntax
+    error), for one-line error messages about a learner's own code."""
+    text = str(e).strip().splitlines()
+    msg = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    if isinstance(e, SyntaxError) and e.lineno:
+        msg += f" ({Path(e.filename or '?').name}, line {e.lineno})"
+    return msg
+
+
+def failed(name: str, stage: str, e: BaseException) -> LearnerError:
+    """One-line LearnerError: learner `name` raised `e` in `stage` (e.g. "loss")."""
+    return LearnerError(f"learner {name!r} failed in {stage}: {one_line(e)}")
 
 
 class Learner(nn.Module):

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pid_bench.learners.base import LEARNERS, Learner
+from pid_bench.learners.base import LEARNERS, Learner, one_line
 
 #: The entry-point group installed packages register learners under.
 ENTRY_POINT_GROUP = "pid_bench.learners"
@@ -76,7 +76,7 @@ def resolve(spec: str) -> tuple[str, type[Learner], str]:
         try:
             obj = ep.load()
         except Exception as e:  # the plug-in's own import-time error, whatever it is
-            raise ValueError(f"{where}: cannot be imported: {_one_line(e)}") from None
+            raise ValueError(f"{where}: cannot be imported: {one_line(e)}") from None
         cls = check_learner_class(obj, where)
         return spec, cls, _remember(spec, cls, ep.value, where)
     available = sorted(LEARNERS) + sorted(n for n in eps if n not in LEARNERS)
@@ -125,9 +125,9 @@ def load_spec(spec: str) -> type[Learner]:
                     f"{where}: no module named {e.name!r}; install it, put its folder on "
                     "PYTHONPATH, or name the file: path/to/file.py:Class"
                 ) from None
-            raise ValueError(f"{where}: importing {target!r} failed: {_one_line(e)}") from None
+            raise ValueError(f"{where}: importing {target!r} failed: {one_line(e)}") from None
         except Exception as e:  # the plug-in's own import-time error, whatever it is
-            raise ValueError(f"{where}: importing {target!r} failed: {_one_line(e)}") from None
+            raise ValueError(f"{where}: importing {target!r} failed: {one_line(e)}") from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -258,7 +258,7 @@ def _import_file(path: Path, where: str):
         spec.loader.exec_module(module)
     except Exception as e:  # the plug-in's own import-time error, whatever it is
         del sys.modules[mod_name]
-        raise ValueError(f"{where}: importing {path.name} failed: {_one_line(e)}") from None
+        raise ValueError(f"{where}: importing {path.name} failed: {one_line(e)}") from None
     return module
 
 
@@ -268,11 +268,3 @@ def _learners_in(module: Any) -> list[str]:
         for k, v in vars(module).items()
         if inspect.isclass(v) and issubclass(v, Learner) and v is not Learner
     )
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    msg = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-    if isinstance(e, SyntaxError) and e.lineno:
-        msg += f" ({Path(e.filename or '?').name}, line {e.lineno})"
-    return msg
