@@ -22,8 +22,17 @@ from typing import Any
 import numpy as np
 
 # The generator modules register themselves on import.
-from . import bits, gaussian
-from .base import GENERATORS, TASK_ATOM, TASKS, BimodalDataset, Split, get, register
+from . import bits, content_style, gaussian
+from .base import (
+    GENERATORS,
+    TASK_ATOM,
+    TASKS,
+    BimodalDataset,
+    Split,
+    ViewSource,
+    get,
+    register,
+)
 from .io import fingerprint, load_npz, save_npz
 
 # trifeature is written separately and may not exist yet; import it only when the file is
@@ -37,8 +46,10 @@ __all__ = [
     "TASK_ATOM",
     "BimodalDataset",
     "Split",
+    "ViewSource",
     "bits",
     "coerce_params",
+    "content_style",
     "fingerprint",
     "gaussian",
     "get",

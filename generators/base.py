@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -51,6 +51,18 @@ class Split:
         )
 
 
+@runtime_checkable
+class ViewSource(Protocol):
+    """A generative process that draws new views of samples (`BimodalDataset.views`)."""
+
+    def draw(
+        self, latents: dict[str, np.ndarray], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A new view (x1, x2) of each row whose latents (factor -> array with the rows
+        first, as `Split.latents` holds them) are given, drawn with `rng`."""
+        ...
+
+
 @dataclass
 class BimodalDataset:
     """Bimodal data (x1, x2) with one label per interaction task and its exact PID.
@@ -59,7 +71,9 @@ class BimodalDataset:
     distribution of the task's label and the latent factors each modality holds.
     `pretrain` optionally overrides the split a learner trains on for a given task
     (Trifeature's synergy run trains on pairs biased to satisfy the mapping, while the
-    probes still read the unbiased `train`/`test` splits).
+    probes still read the unbiased `train`/`test` splits). `views`, where the generator has one,
+    draws new views of any split's rows from their latents (same content, new style); training
+    uses them as its augmentation (`AugConfig.views`).
     """
 
     name: str
@@ -69,6 +83,7 @@ class BimodalDataset:
     true_pid: dict[str, PIDResult]
     n_classes: dict[str, int]
     pretrain: dict[str, Split] = field(default_factory=dict)
+    views: ViewSource | None = None
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -98,6 +113,9 @@ def _kind(x: np.ndarray) -> str:
 
 
 GENERATORS: dict[str, Callable[..., BimodalDataset]] = {}
+#: generator name -> builder of its view source from the dataset's recorded `params` (used to
+#: restore `views` on a dataset read back from a file); a generator with views registers one.
+VIEW_BUILDERS: dict[str, Callable[[dict[str, Any]], ViewSource]] = {}
 
 
 def register(name: str) -> Callable[[Callable[..., BimodalDataset]], Callable[..., BimodalDataset]]:

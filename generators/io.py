@@ -29,7 +29,7 @@ import numpy as np
 
 from estimators._result import PIDResult
 
-from .base import BimodalDataset, Split
+from .base import VIEW_BUILDERS, BimodalDataset, Split
 
 FORMAT = "pid-bench-dataset"
 VERSION = 1
@@ -143,6 +143,15 @@ def load_npz(path: str | os.PathLike[str]) -> BimodalDataset:
         n_classes={task: int(k) for task, k in meta["n_classes"].items()},
         pretrain={task: splits[f"pretrain_{task}"] for task in meta["pretrain"]},
     )
+    if ds.name in VIEW_BUILDERS:
+        # The view source is a deterministic function of the recorded parameters.
+        try:
+            ds.views = VIEW_BUILDERS[ds.name](ds.params)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(
+                f"{path}: cannot rebuild the {ds.name!r} view source from the recorded "
+                f"parameters ({type(e).__name__}: {e})"
+            ) from None
     recorded = meta.get("fingerprint")
     if recorded is not None and recorded != fingerprint(ds):
         raise ValueError(

@@ -21,7 +21,7 @@ from pid_bench.learners.plugins import (
 
 def evaluate(
     model: type[Learner] | Learner | Callable[[np.ndarray, np.ndarray], Any] | str,
-    generator: str = "bits",
+    generator: str = "content_style",
     interaction: str = "all",
     seeds: Sequence[int] = (0,),
     *,

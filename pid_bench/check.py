@@ -442,7 +442,7 @@ def check(
                 current_n=int(cur["n"]),
             )
         )
-    rows += _floor_rows(wanted, stats, floor_margin, _run_plugins(df))
+    rows += _floor_rows(wanted, stats, floor_margin, run_plugins(df))
     notes = _notes(df, baseline, wanted, run_learners, run_tasks)
     if nonfinite:
         cells = ", ".join("/".join(k) for k in sorted(nonfinite))
@@ -469,7 +469,7 @@ def untrained_floors(
     return out
 
 
-def _run_plugins(df: pd.DataFrame) -> dict[str, str]:
+def run_plugins(df: pd.DataFrame) -> dict[str, str]:
     """Plug-in name -> source, as the runs' configs recorded them."""
     out: dict[str, str] = {}
     for text in df.drop_duplicates("run_id")["params"]:

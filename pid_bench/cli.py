@@ -184,7 +184,7 @@ def _run_config(args: argparse.Namespace, generator_params: dict, sweep=None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pid_bench.runner import format_summary, run
+    from pid_bench.runner import format_floor_ceiling, format_summary, run
 
     params = _generator_params(args.generator, args.set) if not args.data else _kv(args.set)
     cfg = _run_config(args, params)
@@ -197,6 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         save_embeddings=args.save_embeddings,
     )
     print(format_summary(df, cfg.learners))
+    print(format_floor_ceiling(df, cfg))
     print(f"results: {out / 'results.csv'}")
     if args.save_embeddings:
         print(f"embeddings: {out / 'embeddings'} (pid-bench score reads them)")
@@ -225,7 +226,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     import generators
-    from pid_bench.runner import format_summary, run
+    from pid_bench.runner import format_floor_ceiling, format_summary, run
 
     base = _generator_params(args.generator, args.set)
     root = Path(args.out) if args.out else Path("runs") / f"sweep-{args.generator}-{args.param}"
@@ -240,6 +241,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         df, _ = run(cfg, out, jobs=args.jobs, quiet=args.quiet, force=args.force)
         print(f"\n{args.param} = {v}")
         print(format_summary(df, cfg.learners))
+        print(format_floor_ceiling(df, cfg))
     print(f"sweep folders under {root}; draw them with: pid-bench report {root}/* --out DIR")
     return 0
 
@@ -296,7 +298,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         choices=list(INTERACTIONS),
         help="which tasks to score (uniqueness = unique1 + unique2; default synergy)",
     )
-    p.add_argument("--generator", default="bits", help="dataset generator (see pid-bench list)")
+    p.add_argument(
+        "--generator", default="content_style", help="dataset generator (see pid-bench list)"
+    )
     p.add_argument(
         "--set",
         action="append",

@@ -76,15 +76,29 @@ class ImageAugConfig:
             )
 
 
+#: Values of `AugConfig.views`.
+VIEW_MODES: tuple[str, ...] = ("auto", "generator", "tensor")
+
+
 @dataclass(frozen=True)
 class AugConfig:
-    """Augmentations: vectors get Gaussian noise and random masking of entries; images get
-    the `image` recipe."""
+    """Augmentations. `views`: `generator` draws each view from the dataset's generative
+    process (same content, new style; generators with a view source, e.g. `content_style`),
+    `tensor` augments the tensors (vectors: Gaussian noise and random masking of entries;
+    images: the `image` recipe), `auto` (the default) is `generator` where the dataset has a
+    view source and `tensor` otherwise. A run's config records the resolved choice."""
 
+    views: str = "auto"
     noise_std: float = 0.1
     mask_min: float = 0.0  # fraction of entries dropped, drawn uniformly per sample
     mask_max: float = 0.5
     image: ImageAugConfig = ImageAugConfig()  # for image modalities
+
+    def __post_init__(self) -> None:
+        if self.views not in VIEW_MODES:
+            raise ValueError(
+                f"AugConfig.views must be one of {', '.join(VIEW_MODES)}, got {self.views!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -142,6 +156,7 @@ PROFILES: dict[str, Profile] = {
         name="quick",
         generator_params={
             "bits": {"n_train": 6000, "n_test": 2000},
+            "content_style": {"n_train": 6000, "n_test": 2000},
             "gaussian": {"n_train": 6000, "n_test": 2000},
             "trifeature": {"n_train": 4000, "n_test": 2000, "size": 32},
         },
@@ -158,6 +173,7 @@ PROFILES: dict[str, Profile] = {
         name="ci",
         generator_params={
             "bits": {"n_train": 3000, "n_test": 1000},
+            "content_style": {"n_train": 3000, "n_test": 1000},
             "gaussian": {"n_train": 3000, "n_test": 1000},
             "trifeature": {"n_train": 1000, "n_test": 500, "size": 32},
         },
@@ -171,6 +187,7 @@ PROFILES: dict[str, Profile] = {
         name="paper",
         generator_params={
             "bits": {"n_train": 8000, "n_test": 4000},
+            "content_style": {"n_train": 8000, "n_test": 4000},
             "gaussian": {"n_train": 8000, "n_test": 4000},
             "trifeature": {"n_train": 10000, "n_test": 4096, "size": 32},
         },

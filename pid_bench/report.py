@@ -34,6 +34,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from pid_bench import plotstyle
+from pid_bench.discrimination import CEILING, FLOOR, floor_ceiling
 from pid_bench.results import final_epoch, read_runs
 
 #: Task order of tables and figures (as `generators.base.TASKS`; not imported, because importing
@@ -667,12 +668,43 @@ def _section_blocks(section: _Section, level: str) -> list[_Block]:
             mlp.caption = "MLP probe, balanced accuracy (final epoch)."
             blocks += [(level, "MLP probe: balanced accuracy"), ("table", mlp)]
 
+        blocks += _floor_ceiling_blocks(final, level)
         blocks += _published_blocks(final, section.generator, level)
         blocks += _clustered_pid_blocks(final, level)
         blocks += [(level, "True PID per task"), ("table", _truth_table(final))]
 
     if not section.sweep.empty:
         blocks += _sweep_blocks(section.sweep, level)
+    return blocks
+
+
+def _floor_ceiling_blocks(final: pd.DataFrame, level: str) -> list[_Block]:
+    """The task's floor and ceiling, and each learner's position between them."""
+    from pid_bench.check import run_plugins, untrained_floors
+
+    learners = plotstyle.learner_order(final["learner"].unique())
+    fc = floor_ceiling(final, untrained_floors(learners, run_plugins(final)), learners)
+    blocks: list[_Block] = [(level, "Floor and ceiling")]
+    if fc.tasks.empty:
+        return [*blocks, ("list", fc.notes)]
+    tasks = list(fc.tasks["task"])
+    t = fc.tasks.set_index("task")
+    rows = [[col, *[_fmt(t.at[k, col]) for k in tasks]] for col in ("chance", "floor", "ceiling")]
+    rows.append(["range", *[_fmt(t.at[k, "range"]) for k in tasks]])
+    for (name, versus), part in fc.learners.groupby(["learner", "versus"], sort=False):
+        pos = part.set_index("task")["position"]
+        label = name if versus == FLOOR else f"{name} vs {versus}"
+        rows.append([label, *[_fmt(pos.get(k, np.nan), 2) for k in tasks]])
+    table = _Table(["", *tasks], rows)
+    table.caption = (
+        f"Linear probe, balanced accuracy. Floor: `{FLOOR}` (frozen random encoders); ceiling: "
+        f"`{CEILING}`. Learner rows: position = (acc - floor) / (ceiling - floor), 0 at the "
+        "floor and 1 at the ceiling; `vs` rows read a fused learner against its own untrained "
+        "architecture."
+    )
+    blocks.append(("table", table))
+    if fc.notes:
+        blocks.append(("list", fc.notes))
     return blocks
 
 

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 import generators
-from generators.base import TASK_ATOM, BimodalDataset, Split
+from generators.base import TASK_ATOM, VIEW_BUILDERS, BimodalDataset, Split
 from generators.io import fingerprint, load_npz
 from pid_bench import envinfo, probes
 from pid_bench.config import (
@@ -54,7 +54,7 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
 class RunConfig:
     """Everything that determines a run's numbers (written to `config.json`)."""
 
-    generator: str = "bits"
+    generator: str = "content_style"
     generator_params: dict[str, Any] = field(default_factory=dict)
     learners: tuple[str, ...] = (
         "comm",
@@ -118,7 +118,7 @@ def interaction_tasks(name: str) -> tuple[str, ...]:
 
 def resolve_config(
     *,
-    generator: str = "bits",
+    generator: str = "content_style",
     generator_params: dict[str, Any] | None = None,
     learners: list[str] | tuple[str, ...] | None = None,
     seeds: list[int] | tuple[int, ...] | None = None,
@@ -141,6 +141,7 @@ def resolve_config(
     prof = get_profile(profile)
     interaction_tasks(interaction)
     data_fp = ""
+    file_views = False
     if data:
         if generator_params:
             raise ValueError(
@@ -149,6 +150,7 @@ def resolve_config(
             )
         ds, data_fp = _dataset_file_fp(data)
         generator, params = ds.name, dict(ds.params)
+        file_views = ds.views is not None
     else:
         if generator not in generators.GENERATORS:
             generators.get(generator)  # raises with the list of names
@@ -198,6 +200,7 @@ def resolve_config(
             f"probe_every={tr.probe_every}"
         )
     resolve_device(tr.device)
+    aug = _resolve_views(sections["aug"], generator, file_views)
     sp, sv = sweep if sweep else ("", "")
     return RunConfig(
         generator=generator,
@@ -208,7 +211,7 @@ def resolve_config(
         profile=profile,
         train=tr,
         model=sections["model"],
-        aug=sections["aug"],
+        aug=aug,
         probe=pr,
         learner_params=lp,
         sweep_param=sp,
@@ -217,6 +220,20 @@ def resolve_config(
         data=str(data) if data else "",
         data_fingerprint=data_fp,
     )
+
+
+def _resolve_views(aug: AugConfig, generator: str, file_has_views: bool) -> AugConfig:
+    """`aug` with `views` resolved: `auto` -> `generator` where the data have a view source."""
+    has = file_has_views or generator in VIEW_BUILDERS
+    if aug.views == "generator" and not has:
+        with_views = ", ".join(sorted(VIEW_BUILDERS)) or "none"
+        raise ValueError(
+            f"aug.views=generator: generator {generator!r} draws no views (generators that do: "
+            f"{with_views}); use aug.views=tensor or auto"
+        )
+    if aug.views == "auto":
+        return replace(aug, views="generator" if has else "tensor")
+    return aug
 
 
 def learner_cls(cfg: RunConfig, name: str) -> type[Learner]:
@@ -301,6 +318,18 @@ def training_split(ds: BimodalDataset, cls: type[Learner], task: str) -> Split:
     if cls.supervised or not task:
         return ds.train
     return ds.pretrain_split(task)
+
+
+def _split_views(ds: BimodalDataset, split: Split):
+    """`views(rows, rng)` for the training loop: new views of rows of `split`."""
+    if ds.views is None:
+        raise ValueError(f"aug.views=generator, but this {ds.name!r} dataset has no view source")
+    source = ds.views
+
+    def views(rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return source.draw({f: v[rows] for f, v in split.latents.items()}, rng)
+
+    return views
 
 
 def _probe_subset(ds: BimodalDataset, cell: Cell, max_train: int) -> np.ndarray:
@@ -470,6 +499,7 @@ def _run_cell(
         progress=progress,
         desc=f"{cell.learner} s{cell.seed} {group}",
         on_epoch=on_epoch,
+        views=_split_views(ds, split) if cfg.aug.views == "generator" else None,
     )
     keep: dict[str, np.ndarray] | None = {} if emb_dir is not None else None
     rows.extend(_probe_rows(cfg, ds, learner, cell, device, cfg.train.epochs, True, keep))
@@ -806,6 +836,15 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out.reset_index()
+
+
+def format_floor_ceiling(df: pd.DataFrame, cfg: RunConfig) -> str:
+    """Each learner's place between the task's floor and ceiling (`pid_bench.discrimination`)."""
+    from pid_bench.check import untrained_floors
+    from pid_bench.discrimination import floor_ceiling
+
+    floors = untrained_floors(cfg.learners, cfg.plugins)
+    return floor_ceiling(df, floors, cfg.learners).format()
 
 
 def format_summary(df: pd.DataFrame, learners: tuple[str, ...] | None = None) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from pid_bench.config import TrainConfig
@@ -65,6 +67,40 @@ def _check_loss(learner: Learner, out: object) -> tuple[torch.Tensor, dict[str, 
     return loss, terms
 
 
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _view_drawer(
+    learner: Learner,
+    views: Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]],
+    rows: np.ndarray,
+    rng: np.random.Generator,
+    device: torch.device,
+) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """`learner.augment` for one batch: new views of its rows from the generator."""
+
+    def draw(x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x1.shape[0] != len(rows) or x2.shape[0] != len(rows):
+            raise LearnerError(
+                f"learner {learner_label(learner)!r}: augment was called on {x1.shape[0]} "
+                f"rows of a batch of {len(rows)}; generator views are drawn for the rows of "
+                "the batch, so call it on the whole batch (or run with aug.views=tensor)"
+            )
+        # numpy's BLAS threads spin while torch's are busy: a draw that takes 1 ms alone took
+        # 37 ms inside the loop with both pools at 2 threads (Cross: 4.1 s/epoch, 0.66 s with
+        # this limit, 0.61 s with tensor augmentations; benchmarks/bench_training.py).
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            v1, v2 = views(rows, rng)
+        return (
+            torch.as_tensor(v1, dtype=x1.dtype, device=device),
+            torch.as_tensor(v2, dtype=x2.dtype, device=device),
+        )
+
+    return draw
+
+
 def train(
     learner: Learner,
     x1: np.ndarray,
@@ -78,8 +114,13 @@ def train(
     progress: bool = True,
     desc: str = "train",
     on_epoch: Callable[[int], None] | None = None,
+    views: Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[dict[str, float]]:
     """Train `learner` with AdamW on (x1, x2[, y]); returns the per-epoch log.
+
+    `views(rows, rng) -> (x1, x2)`, where given, draws a new view of the training rows `rows`
+    from the dataset's generative process; `learner.augment` then returns such views of the
+    batch instead of augmenting tensors.
 
     `on_epoch(epoch)` is called every `cfg.probe_every` epochs before the last (learning
     curves). The log (epoch, mean loss, mean of each named term, seconds) is also written to
@@ -105,52 +146,60 @@ def train(
     ty = torch.as_tensor(y, dtype=torch.long, device=device) if y is not None else None
     order_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    view_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
     opt = torch.optim.AdamW(learner.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     bs = min(cfg.batch_size, n)
     n_batches = max(n // bs, 1)  # drop the ragged last batch: contrastive losses want full batches
     bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
-        learner.train()
-        try:
-            learner.start_epoch(epoch, n)
-        except Exception as e:  # the learner's own code, whatever it raises
-            raise _failed(learner, "start_epoch", e) from e
-        t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=order_gen).to(device)
-        sums: dict[str, float] = {}
-        for b in range(n_batches):
-            idx = perm[b * bs : (b + 1) * bs]
-            yb = ty[idx] if ty is not None else None
+    try:
+        for epoch in bar:
+            learner.train()
             try:
-                out = learner.loss(t1[idx], t2[idx], yb, idx, aug_gen)
+                learner.start_epoch(epoch, n)
             except Exception as e:  # the learner's own code, whatever it raises
-                raise _failed(learner, "loss", e) from e
-            loss, terms = _check_loss(learner, out)
-            if not torch.isfinite(loss):
-                raise LearnerError(
-                    f"{learner_label(learner)}: loss became {float(loss)} at epoch {epoch}, "
-                    f"batch {b}; try a lower learning rate (--lr ...)"
-                )
-            opt.zero_grad(set_to_none=True)
-            try:
-                loss.backward()
-            except Exception as e:  # e.g. an in-place change of a tensor the graph needs
-                raise _failed(learner, "loss.backward()", e) from e
-            opt.step()
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v
-        row = {"epoch": epoch, **{k: v / n_batches for k, v in sums.items()}}
-        row["seconds"] = time.perf_counter() - t0
-        log.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.3f}")
-        if (
-            on_epoch is not None
-            and cfg.probe_every
-            and epoch % cfg.probe_every == 0
-            and epoch < cfg.epochs
-        ):
-            on_epoch(epoch)
+                raise _failed(learner, "start_epoch", e) from e
+            t0 = time.perf_counter()
+            perm = torch.randperm(n, generator=order_gen).to(device)
+            sums: dict[str, float] = {}
+            for b in range(n_batches):
+                idx = perm[b * bs : (b + 1) * bs]
+                yb = ty[idx] if ty is not None else None
+                if views is not None:
+                    learner._view_draw = _view_drawer(
+                        learner, views, idx.cpu().numpy(), view_rng, device
+                    )
+                try:
+                    out = learner.loss(t1[idx], t2[idx], yb, idx, aug_gen)
+                except Exception as e:  # the learner's own code, whatever it raises
+                    raise _failed(learner, "loss", e) from e
+                loss, terms = _check_loss(learner, out)
+                if not torch.isfinite(loss):
+                    raise LearnerError(
+                        f"{learner_label(learner)}: loss became {float(loss)} at epoch {epoch}, "
+                        f"batch {b}; try a lower learning rate (--lr ...)"
+                    )
+                opt.zero_grad(set_to_none=True)
+                try:
+                    loss.backward()
+                except Exception as e:  # e.g. an in-place change of a tensor the graph needs
+                    raise _failed(learner, "loss.backward()", e) from e
+                opt.step()
+                sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+            row = {"epoch": epoch, **{k: v / n_batches for k, v in sums.items()}}
+            row["seconds"] = time.perf_counter() - t0
+            log.append(row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}")
+            if (
+                on_epoch is not None
+                and cfg.probe_every
+                and epoch % cfg.probe_every == 0
+                and epoch < cfg.epochs
+            ):
+                on_epoch(epoch)
+    finally:
+        learner._view_draw = None
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         keys = list(dict.fromkeys(k for r in log for k in r))

@@ -38,6 +38,7 @@ TRUTH_CASES = [
     ("bits", {"bits": 2}),
     ("bits", {"bits": 3}),
     ("gaussian", {}),
+    ("content_style", {}),
 ]
 
 
@@ -66,7 +67,7 @@ def _plugin_mi_bits(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_registry_and_defaults() -> None:
-    assert {"bits", "gaussian"} <= set(GENERATORS)
+    assert {"bits", "gaussian", "content_style"} <= set(GENERATORS)
     assert parameters("bits") == {
         "bits": 2,
         "dim": 32,
@@ -194,6 +195,7 @@ def test_shapes_and_dtypes(name: str, params: dict, dim: int) -> None:
 
 
 def test_features_are_standardised() -> None:
+    # content_style scales all features by one number (unit mean variance; its own tests)
     for name in ("bits", "gaussian"):
         ds = make(name, noise=0.0, n_train=20000, n_test=10)
         x = np.hstack([ds.train.x1, ds.train.x2])
@@ -204,7 +206,7 @@ def test_features_are_standardised() -> None:
 # --- determinism ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["bits", "gaussian"])
+@pytest.mark.parametrize("name", ["bits", "gaussian", "content_style"])
 def test_determinism(name: str) -> None:
     a = make(name, n_train=200, n_test=50, seed=7)
     b = make(name, n_train=200, n_test=50, seed=7)
@@ -220,7 +222,7 @@ def test_determinism(name: str) -> None:
         assert not np.array_equal(sa.latents["s1"], sc.latents["s1"])
 
 
-@pytest.mark.parametrize("name", ["bits", "gaussian"])
+@pytest.mark.parametrize("name", ["bits", "gaussian", "content_style"])
 def test_streams_are_independent(name: str) -> None:
     a = make(name, n_train=100, n_test=50, seed=1)
     # n_train changes neither the test set nor the embedding.
@@ -404,7 +406,7 @@ def _assert_split_equal(a: Split, b: Split) -> None:
         np.testing.assert_array_equal(a.latents[f], b.latents[f])
 
 
-@pytest.mark.parametrize("name", ["bits", "gaussian"])
+@pytest.mark.parametrize("name", ["bits", "gaussian", "content_style"])
 def test_npz_round_trip(name: str, tmp_path) -> None:
     ds = make(name, n_train=40, n_test=15, seed=3)
     ds.pretrain["synergy"] = ds.train.subset(np.arange(10))

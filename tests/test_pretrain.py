@@ -23,6 +23,7 @@ SMALL = {"n_train": 300, "n_test": 50}
 PRETRAIN_GENERATORS = {
     "bits": SMALL,
     "gaussian": SMALL,
+    "content_style": SMALL,
     "trifeature": {"n_train": 16, "n_test": 8, "size": 16},
 }
 
@@ -63,7 +64,7 @@ def test_gaussian_biased_split_follows_the_permutation() -> None:
         assert z["s2"].std() == pytest.approx(np.sqrt(1.5), rel=0.1)
 
 
-@pytest.mark.parametrize("name", ["bits", "gaussian"])
+@pytest.mark.parametrize("name", ["bits", "gaussian", "content_style"])
 def test_train_and_test_identical_with_and_without_the_split(name: str) -> None:
     on = generators.make(name, seed=5, **SMALL)
     off = generators.make(name, seed=5, synergy_pretrain="none", **SMALL)
@@ -78,10 +79,12 @@ def test_train_and_test_identical_with_and_without_the_split(name: str) -> None:
             np.testing.assert_array_equal(a.latents[f], b.latents[f])
     # the ground truth is the unbiased distribution's either way
     assert on.true_pid == off.true_pid
-    assert on.true_pid["synergy"].synergy == pytest.approx(2.0 if name == "bits" else 1.0, abs=1e-6)
+    assert on.true_pid["synergy"].synergy == pytest.approx(
+        1.0 if name == "gaussian" else 2.0, abs=1e-6
+    )
 
 
-@pytest.mark.parametrize("name", ["bits", "gaussian"])
+@pytest.mark.parametrize("name", ["bits", "gaussian", "content_style"])
 def test_permutation_is_deterministic_from_the_seed(name: str) -> None:
     a = generators.make(name, seed=7, **SMALL)
     b = generators.make(name, seed=7, **SMALL)
@@ -95,7 +98,7 @@ def test_permutation_is_deterministic_from_the_seed(name: str) -> None:
     assert len(maps) > 1  # the map is drawn, not fixed
 
 
-@pytest.mark.parametrize("name", ["bits", "gaussian"])
+@pytest.mark.parametrize("name", ["bits", "gaussian", "content_style"])
 def test_npz_round_trips_the_split(name: str, tmp_path) -> None:
     ds = generators.make(name, seed=2, **SMALL)
     back = load_npz(save_npz(ds, tmp_path / "d.npz"))
@@ -110,7 +113,7 @@ def test_npz_round_trips_the_split(name: str, tmp_path) -> None:
     assert back.params["synergy_map"] == ds.params["synergy_map"]
 
 
-@pytest.mark.parametrize("name", ["bits", "gaussian"])
+@pytest.mark.parametrize("name", ["bits", "gaussian", "content_style"])
 def test_bad_option_is_a_clear_error(name: str) -> None:
     with pytest.raises(ValueError, match="synergy_pretrain must be one of permutation, none"):
         generators.make(name, synergy_pretrain="biased", **SMALL)
@@ -180,7 +183,7 @@ def test_supervised_representation_is_what_its_classifier_reads_linearly(name, h
     assert terms[term] == pytest.approx(float(direct), rel=1e-5)
 
 
-@pytest.mark.parametrize("name", ["bits", "gaussian"])
+@pytest.mark.parametrize("name", ["bits", "gaussian", "content_style"])
 def test_show_draws_the_biased_split(name: str, tmp_path) -> None:
     from pid_bench.show import factor_classes, show_dataset
 
@@ -190,5 +193,5 @@ def test_show_draws_the_biased_split(name: str, tmp_path) -> None:
     # the classes it counts are the ones the labels are made of
     for split in (ds.train, ds.pretrain["synergy"]):
         c1, c2 = factor_classes(split.latents["s1"]), factor_classes(split.latents["s2"])
-        expected = c1 ^ c2 if name == "bits" else (c1 == c2).astype(int)
+        expected = (c1 == c2).astype(int) if name == "gaussian" else c1 ^ c2
         np.testing.assert_array_equal(split.labels["synergy"], expected)

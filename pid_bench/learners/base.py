@@ -59,7 +59,9 @@ class Learner(nn.Module):
     - `y`: int64 `(B,)` class indices of the training task when `supervised`, else None;
     - `idx`: int64 `(B,)` row indices of the batch in the training split (per-sample state);
     - `generator`: the `torch.Generator` to draw augmentations from (`self.augment(x1, x2,
-      generator)` gives one independently augmented view of each modality);
+      generator)` gives one independently augmented view of each modality; where the run
+      uses generator views (`AugConfig.views`), it returns a new view of the batch's rows
+      drawn by the dataset's generative process instead, so call it on the whole batch);
     - returns a scalar tensor with a gradient, and a dict of named float terms for the log.
 
     Self-supervised learners train on `ds.pretrain_split(task)` for tasks with a pretraining
@@ -108,6 +110,8 @@ class Learner(nn.Module):
     #: rough cost of a training step relative to Cross (benchmarks/bench_training.py); only
     #: orders parallel work longest first, never changes results
     relative_cost: float = 1.0
+    #: set by the training loop for each batch when the run draws views from the generator
+    _view_draw: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
 
     def __init__(
         self,
@@ -130,7 +134,15 @@ class Learner(nn.Module):
     def augment(
         self, x1: Tensor, x2: Tensor, generator: torch.Generator | None
     ) -> tuple[Tensor, Tensor]:
-        """One augmented view of the pair; each modality augmented independently."""
+        """One augmented view of the pair.
+
+        With generator views (during training, where the dataset has a view source and
+        `AugConfig.views` is not `tensor`): a new view of the batch's rows drawn from the
+        generative process (same content, new style). Otherwise each modality is augmented
+        independently by the tensor augmentations.
+        """
+        if self._view_draw is not None:
+            return self._view_draw(x1, x2)
         return self.aug1(x1, generator), self.aug2(x2, generator)
 
     def loss(

@@ -1,0 +1,275 @@
+"""`content_style`: content bit groups mixed with per-sample style; views from the generator.
+
+After the identifiability setting of von Kuegelgen et al. (NeurIPS 2021) and its multimodal
+version (Daunhawer et al., ICLR 2023): each observation is a mixing of *content* (what the
+labels read) and *style* (a nuisance drawn per sample), and a "view" of a sample keeps its
+content and draws new style. The self-supervised learners here rest on exactly that assumption
+about their augmentations; this generator makes it true, and can draw the views itself.
+
+Content: the latent bit groups of `bits` (r held by both modalities, u1 and s1 by modality 1,
+u2 and s2 by modality 2; `bits` bits each) and the same labels: redundancy = r, unique1 = u1,
+unique2 = u2, synergy = s1 XOR s2. Each modality embeds each group it holds with its own fixed
+random table (2**bits codes -> `content_dim` features, standardised over the codes); the
+synergy groups are scaled by `synergy_scale`, because an XOR buried in heavy style is not
+learnt even by a supervised learner otherwise (REFERENCES.md, "Content/style data").
+
+Style: `style_dim` features per modality, i.i.d. N(0, `style_std`**2) per sample, independent
+of everything else.
+
+Mixing: modality i is f_i([content_i, style_i]) with f_i a fixed random orthogonal matrix when
+`depth` = 0, or `depth` leaky-ReLU (slope 0.2) layers between random orthogonal matrices, scaled
+so that the features have unit mean variance; plus observation noise of std `noise`. With
+style variance large against content variance, a frozen random encoder's features are mostly
+style and read the content poorly; a learner that finds the content subspace reads it exactly.
+
+Views (`views`, a `ContentStyleViews`): a new view of a sample keeps each content group with
+probability `view_keep` (else draws it anew, uniformly, in both modalities where the group is
+shared) and draws new style and noise. `view_keep=1` gives label-preserving views; lower values
+change the content too, down to `view_keep=0`, a view unrelated to its sample. Training uses
+these views as its augmentation (`pid_bench.training`); the tensor augmentations of
+`AugConfig` are the fallback for generators without views.
+
+Synergy pretraining split (`synergy_pretrain="permutation"`, the default): as in `bits`,
+`pretrain["synergy"]` holds pairs with s2 := pi(s1) for a permutation pi drawn from `seed`;
+probes, label-trained learners and the true PID use the unbiased splits.
+
+Ground truth: the labels are functions of the content groups, which are uniform and
+independent, and style and noise are independent of them; the true PID is the exact BROJA
+solve on the bit groups, as for `bits`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._params import check_choice, check_float, check_int, check_sizes, stream
+from ._truth import FACTORS, X1_FACTORS, X2_FACTORS, apply_label, exact_pid, n_label_classes
+from .base import SYNERGY_PRETRAIN, TASKS, VIEW_BUILDERS, BimodalDataset, Split, register
+from .bits import LABELS, MAX_BITS, _bits_of, _codes, structure
+
+#: Leaky-ReLU slope of the nonlinear mixing layers (`depth` > 0).
+SLOPE = 0.2
+#: Samples used to measure the feature scale of a nonlinear mixing (fixed, from its own stream).
+_SCALE_SAMPLES = 4096
+
+
+def _orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    # The sign fix makes q Haar-distributed rather than biased by the QR convention.
+    return q * np.sign(np.diag(r))
+
+
+@dataclass
+class _Modality:
+    """One modality's fixed generative map: content tables, mixing matrices, feature scale."""
+
+    factors: tuple[str, ...]
+    tables: dict[str, np.ndarray]  # factor -> (2**bits, content_dim), scale included
+    mixing: list[np.ndarray]  # depth + 1 orthogonal (d, d) matrices
+    scale: float  # divides the mixed features so that their mean variance is 1
+
+    def render(self, codes: dict[str, np.ndarray], style: np.ndarray) -> np.ndarray:
+        """Noise-free features (n, d) of content codes and style (n, style_dim)."""
+        z = np.concatenate([self.tables[f][codes[f]] for f in self.factors] + [style], axis=1)
+        h = z @ self.mixing[0]
+        for m in self.mixing[1:]:
+            h = np.where(h > 0, h, SLOPE * h) @ m
+        return (h / self.scale).astype(np.float32)
+
+
+@dataclass
+class ContentStyleViews:
+    """The generative process of a `content_style` dataset, which draws new views of samples.
+
+    `draw(latents, rng)` takes the latents of some rows of a split (factor -> (n, bits) 0/1
+    arrays, as `Split.latents` holds them) and returns a new view (x1, x2) of each row: content
+    groups kept with probability `view_keep` (else drawn anew), style and noise drawn anew.
+    """
+
+    bits: int
+    style_dim: int
+    style_std: float
+    noise: float
+    view_keep: float
+    modalities: tuple[_Modality, _Modality]
+
+    def sample(
+        self, latents: dict[str, np.ndarray], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Observations (x1, x2) of the given content latents, with new style and noise."""
+        codes = {f: _codes(g) for f, g in latents.items()}
+        n = len(next(iter(codes.values())))
+        out = []
+        for mod in self.modalities:
+            style = rng.standard_normal((n, self.style_dim)) * self.style_std
+            x = mod.render(codes, style)
+            if self.noise > 0:
+                x += np.float32(self.noise) * rng.standard_normal(x.shape, dtype=np.float32)
+            out.append(x)
+        return out[0], out[1]
+
+    def view_latents(
+        self, latents: dict[str, np.ndarray], rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
+        """The content of a new view: each group of each row kept with probability
+        `view_keep`, else drawn uniformly (a shared group changes in both modalities)."""
+        if self.view_keep >= 1.0:
+            return latents
+        out = {}
+        for f, g in latents.items():
+            fresh = rng.integers(0, 2, size=g.shape, dtype=g.dtype)
+            keep = rng.random(len(g)) < self.view_keep
+            out[f] = np.where(keep[:, None], g, fresh)
+        return out
+
+    def draw(
+        self, latents: dict[str, np.ndarray], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A new view (x1, x2) of each row whose latents are given."""
+        return self.sample(self.view_latents(latents, rng), rng)
+
+
+def _build_views(
+    bits: int,
+    content_dim: int,
+    synergy_scale: float,
+    style_dim: int,
+    style_std: float,
+    depth: int,
+    noise: float,
+    view_keep: float,
+    seed: int,
+) -> ContentStyleViews:
+    g = "content_style"
+    k = 1 << bits
+    d = 3 * content_dim + style_dim
+    mods = []
+    for m, factors in enumerate((X1_FACTORS, X2_FACTORS), start=1):
+        rng = stream(seed, g, f"map{m}")
+        tables = {}
+        for f in factors:
+            t = rng.standard_normal((k, content_dim))
+            # Standardised over the uniform codes: each content feature has mean 0, variance 1.
+            t = (t - t.mean(axis=0)) / np.maximum(t.std(axis=0), 1e-12)
+            tables[f] = t * (synergy_scale if f.startswith("s") else 1.0)
+        mixing = [_orthogonal(d, rng) for _ in range(depth + 1)]
+        mods.append(_Modality(factors, tables, mixing, 1.0))
+    views = ContentStyleViews(bits, style_dim, style_std, noise, view_keep, tuple(mods))
+    for mod in mods:
+        if depth == 0:
+            # An orthogonal map keeps the total variance of [content, style].
+            total = 2 * content_dim + content_dim * synergy_scale**2 + style_dim * style_std**2
+            mod.scale = float(np.sqrt(total / d))
+        else:
+            rng = stream(seed, g, "scale")
+            lat = {f: rng.integers(0, 2, size=(_SCALE_SAMPLES, bits)) for f in FACTORS}
+            style = rng.standard_normal((_SCALE_SAMPLES, style_dim)) * style_std
+            x = mod.render({f: _codes(v) for f, v in lat.items()}, style)
+            mod.scale = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    return views
+
+
+def _split(
+    n: int, views: ContentStyleViews, rng: np.random.Generator, synergy_map: np.ndarray | None
+) -> Split:
+    """`n` pairs; with `synergy_map` (a permutation pi of the s-group classes), s2 := pi(s1)."""
+    bits = views.bits
+    all_bits = rng.integers(0, 2, size=(n, len(FACTORS) * bits), dtype=np.int64)
+    latents = {f: all_bits[:, i * bits : (i + 1) * bits] for i, f in enumerate(FACTORS)}
+    if synergy_map is not None:
+        latents["s2"] = _bits_of(synergy_map[_codes(latents["s1"])], bits)
+    latents = {f: np.ascontiguousarray(g) for f, g in latents.items()}
+    x1, x2 = views.sample(latents, rng)
+    codes = {f: _codes(g) for f, g in latents.items()}
+    return Split(
+        x1=x1, x2=x2, labels={t: apply_label(LABELS[t], codes) for t in TASKS}, latents=latents
+    )
+
+
+@register("content_style")
+def generate(
+    bits: int = 2,
+    content_dim: int = 8,
+    synergy_scale: float = 8.0,
+    style_dim: int = 192,
+    style_std: float = 5.0,
+    depth: int = 0,
+    noise: float = 0.0,
+    view_keep: float = 1.0,
+    n_train: int = 10000,
+    n_test: int = 2000,
+    seed: int = 0,
+    synergy_pretrain: str = "permutation",
+) -> BimodalDataset:
+    """Content/style data: each modality has 3 * `content_dim` + `style_dim` features.
+
+    `view_keep` is the probability that a view keeps each content group (1: views keep all the
+    content; 0: views are unrelated to their sample). The generative map depends only on
+    (`seed`, `bits`, `content_dim`, `synergy_scale`, `style_dim`, `style_std`, `depth`);
+    `synergy_pretrain` ("permutation" or "none") adds or drops the biased synergy pretraining
+    split, and `train` and `test` are the same arrays either way.
+    """
+    g = "content_style"
+    bits = check_int(g, "bits", bits, low=1, high=MAX_BITS)
+    content_dim = check_int(g, "content_dim", content_dim, low=1)
+    synergy_scale = check_float(g, "synergy_scale", synergy_scale, low=0.0)
+    style_dim = check_int(g, "style_dim", style_dim, low=0)
+    style_std = check_float(g, "style_std", style_std, low=0.0)
+    depth = check_int(g, "depth", depth, low=0, high=8)
+    noise = check_float(g, "noise", noise, low=0.0)
+    view_keep = check_float(g, "view_keep", view_keep, low=0.0, high=1.0)
+    n_train, n_test, seed = check_sizes(g, n_train, n_test, seed)
+    synergy_pretrain = check_choice(g, "synergy_pretrain", synergy_pretrain, SYNERGY_PRETRAIN)
+    if synergy_scale == 0.0:
+        raise ValueError(
+            f"generator {g!r}: synergy_scale must be > 0 (0 erases s1 and s2 from the data)"
+        )
+
+    views = _build_views(
+        bits, content_dim, synergy_scale, style_dim, style_std, depth, noise, view_keep, seed
+    )
+    train = _split(n_train, views, stream(seed, g, "train"), None)
+    test = _split(n_test, views, stream(seed, g, "test"), None)
+    pretrain = {}
+    extra: dict = {}
+    if synergy_pretrain == "permutation":
+        pi = stream(seed, g, "synergy_map").permutation(1 << bits)
+        pretrain["synergy"] = _split(n_train, views, stream(seed, g, "pretrain_synergy"), pi)
+        extra["synergy_map"] = [int(c) for c in pi]
+
+    st = structure(bits)
+    return BimodalDataset(
+        name=g,
+        params={
+            "bits": bits,
+            "content_dim": content_dim,
+            "synergy_scale": synergy_scale,
+            "style_dim": style_dim,
+            "style_std": style_std,
+            "depth": depth,
+            "noise": noise,
+            "view_keep": view_keep,
+            "n_train": n_train,
+            "n_test": n_test,
+            "seed": seed,
+            "synergy_pretrain": synergy_pretrain,
+            **extra,
+        },
+        train=train,
+        test=test,
+        true_pid={t: exact_pid(st, LABELS[t]) for t in TASKS},
+        n_classes={t: n_label_classes(st, LABELS[t]) for t in TASKS},
+        pretrain=pretrain,
+        views=views,
+    )
+
+
+def views_from_params(params: dict) -> ContentStyleViews:
+    """The view source of a dataset from its recorded parameters (a loaded `.npz` file)."""
+    keys = ("bits", "content_dim", "synergy_scale", "style_dim", "style_std", "depth", "noise")
+    return _build_views(*(params[k] for k in keys), params["view_keep"], params["seed"])
+
+
+VIEW_BUILDERS["content_style"] = views_from_params

@@ -1,0 +1,154 @@
+"""Where each learner lies between its floor and its ceiling, per task.
+
+A number means something only between the task's floor (frozen random encoders, `random`) and
+its ceiling (the supervised learner trained on the task's label, `supervised`); a fused learner
+is also read against its own untrained architecture (`Learner.untrained_floor`, e.g. CoMM ->
+`random_fusion`). The floor and the ceiling are claims too, and this module checks them: a
+floor far above chance, a ceiling close to the floor (the task puts every learner at the same
+level), or a ceiling below a learner it bounds are reported, never hidden.
+
+All numbers are linear-probe balanced accuracy at the final epoch, averaged over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pid_bench.results import summarise
+
+#: The learner whose accuracy is each task's floor (frozen random encoders).
+FLOOR = "random"
+#: The learner whose accuracy is each task's ceiling (trained on the task's label).
+CEILING = "supervised"
+#: A floor more than this above chance is reported: random features already read the task.
+FLOOR_SLACK = 0.10
+#: A ceiling less than this above the floor is reported: the task does not discriminate.
+MIN_RANGE = 0.10
+#: A learner more than this above the ceiling is reported: the ceiling does not bound it.
+CEILING_SLACK = 0.02
+
+
+@dataclass
+class FloorCeiling:
+    """Per task: chance, floor and ceiling; per (learner, task): position in the range."""
+
+    tasks: pd.DataFrame  # task, chance, floor, ceiling, range
+    learners: pd.DataFrame  # learner, task, acc, versus, floor, position
+    notes: list[str] = field(default_factory=list)
+
+    def format(self) -> str:
+        """The printed floor/ceiling summary."""
+        if self.tasks.empty:
+            return "\n".join(self.notes)
+        tasks = list(self.tasks["task"])
+        lines = [
+            f"floor / ceiling (linear probe, balanced accuracy): floor = {FLOOR} (frozen random "
+            f"encoders), ceiling = {CEILING}; position = (acc - floor) / (ceiling - floor)",
+            f"{'':<24}" + "".join(f"{t:>12}" for t in tasks),
+        ]
+        for col in ("chance", "floor", "ceiling", "range"):
+            vals = self.tasks.set_index("task")[col]
+            lines.append(f"{col:<24}" + "".join(f"{_fmt(vals[t]):>12}" for t in tasks))
+        for (learner, versus), part in self.learners.groupby(["learner", "versus"], sort=False):
+            label = learner if versus == FLOOR else f"{learner} vs {versus}"
+            pos = part.set_index("task")["position"]
+            lines.append(
+                f"{label:<24}" + "".join(f"{_fmt(pos.get(t, np.nan), 2):>12}" for t in tasks)
+            )
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def floor_ceiling(
+    df: pd.DataFrame,
+    floors: dict[str, str] | None = None,
+    order: list[str] | tuple[str, ...] | None = None,
+) -> FloorCeiling:
+    """The floor/ceiling summary of a results table.
+
+    `floors` maps a learner to its untrained architecture (`pid_bench.check.untrained_floors`);
+    `order` is the learners' display order (default: as they appear).
+    """
+    stats = summarise(df, probes=("linear",), metrics=("balanced_accuracy", "chance"))
+    stats = stats.groupby(["learner", "task", "metric"], sort=False)["mean"].mean()
+    acc = stats.xs("balanced_accuracy", level="metric")
+    chance = stats.xs("chance", level="metric").groupby(level="task").mean()
+    task_order = ("redundancy", "unique1", "unique2", "synergy")
+    present = set(acc.index.get_level_values("task"))
+    tasks = [t for t in task_order if t in present] + sorted(present - set(task_order))
+    learners = list(order) if order else list(dict.fromkeys(acc.index.get_level_values(0)))
+    learners = [name for name in learners if name in set(acc.index.get_level_values(0))]
+    notes: list[str] = []
+    has_floor, has_ceiling = FLOOR in learners, CEILING in learners
+    if not (has_floor and has_ceiling):
+        missing = [n for n, ok in ((FLOOR, has_floor), (CEILING, has_ceiling)) if not ok]
+        notes.append(
+            f"no {' or '.join(missing)} in this run, so its numbers have no measured "
+            f"{'floor' if not has_floor else 'ceiling'}{'' if len(missing) == 1 else ' or ceiling'}"
+            f": add {' '.join(missing)} to --learners"
+        )
+        return FloorCeiling(pd.DataFrame(), pd.DataFrame(), notes)
+
+    task_rows = []
+    for t in tasks:
+        lo = acc.get((FLOOR, t), np.nan)
+        hi = acc.get((CEILING, t), np.nan)
+        task_rows.append(
+            {
+                "task": t,
+                "chance": chance.get(t, np.nan),
+                "floor": lo,
+                "ceiling": hi,
+                "range": hi - lo,
+            }
+        )
+        c = chance.get(t, np.nan)
+        if lo > c + FLOOR_SLACK:
+            notes.append(
+                f"{t}: the floor ({FLOOR} {lo:.3f}) is more than {FLOOR_SLACK:.2f} above chance "
+                f"({c:.3f}): random features already read this task"
+            )
+        if hi - lo < MIN_RANGE:
+            notes.append(
+                f"{t}: ceiling - floor = {hi - lo:.3f} < {MIN_RANGE:.2f}: this task puts every "
+                "learner at about the same level, so its numbers do not discriminate"
+            )
+    floors = floors or {}
+    rows = []
+    for name in learners:
+        if name in (FLOOR, CEILING):
+            continue
+        versus = [FLOOR] + ([floors[name]] if floors.get(name) in learners else [])
+        for v in versus:
+            for t in tasks:
+                a = acc.get((name, t), np.nan)
+                lo, hi = acc.get((v, t), np.nan), acc.get((CEILING, t), np.nan)
+                span = hi - lo
+                pos = (a - lo) / span if span >= MIN_RANGE else np.nan
+                rows.append(
+                    {
+                        "learner": name,
+                        "task": t,
+                        "acc": a,
+                        "versus": v,
+                        "floor": lo,
+                        "position": pos,
+                    }
+                )
+        for t in tasks:
+            a, hi = acc.get((name, t), np.nan), acc.get((CEILING, t), np.nan)
+            if a > hi + CEILING_SLACK:
+                notes.append(
+                    f"{t}: {name} ({a:.3f}) reads above the ceiling ({CEILING} {hi:.3f}); a "
+                    "ceiling below a learner it bounds is a bug in the ceiling (undertrained, "
+                    "or a representation its classifier does not read linearly)"
+                )
+    return FloorCeiling(pd.DataFrame(task_rows), pd.DataFrame(rows), notes)
