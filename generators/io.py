@@ -15,6 +15,10 @@ fingerprint, so that `pid-bench score` can tell them from embeddings of other da
 seed, size or noise level). `load_npz` checks a recorded fingerprint against the contents.
 
 `{split}` is `train`, `test`, or `pretrain_{task}` for each entry of `BimodalDataset.pretrain`.
+
+A generator that draws views (`BimodalDataset.views`, e.g. `content_style`) has no arrays for
+them: `load_npz` rebuilds its view source from the recorded parameters (`VIEW_BUILDERS`), so
+that training on the file uses the same views as training on the generated dataset.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("generators:")
     for name in sorted(generators.GENERATORS):
         ps = ", ".join(f"{k}={v}" for k, v in generators.parameters(name).items())
-        print(f"  {name:<12} {ps}")
+        print(f"  {name:<14} {ps}")
     print("estimators:")
     for name in sorted(estimators.ESTIMATORS):
         print(f"  {name}")

@@ -172,10 +172,6 @@ def test_npz_round_trip_rebuilds_the_views(tmp_path) -> None:
 # --- training uses the generator's views ----------------------------------------------------
 
 
-class _Spy(torch.nn.Module):
-    pass
-
-
 def _learner(name: str, ds, aug: AugConfig = AugConfig()):
     cls = get_learner(name)
     torch.manual_seed(0)
@@ -289,3 +285,10 @@ def test_synergy_pretraining_split_follows_the_recorded_permutation() -> None:
     np.testing.assert_array_equal(_codes(z["s2"]), pi[_codes(z["s1"])])
     off = generators.make("content_style", seed=8, synergy_pretrain="none", **SMALL)
     assert off.pretrain == {} and off.train.x1.tobytes() == ds.train.x1.tobytes()
+
+
+def test_a_run_on_a_dataset_file_draws_the_generators_views(tmp_path) -> None:
+    ds = generators.make("content_style", seed=9, **SMALL)
+    path = save_npz(ds, tmp_path / "cs.npz")
+    cfg = resolve_config(data=path, learners=["cross"])
+    assert cfg.generator == "content_style" and cfg.aug.views == "generator"
