@@ -40,7 +40,7 @@ from pid_bench.learners.base import LearnerError, failed
 from pid_bench.learners.plugins import learner_class, resolve
 from pid_bench.results import COLUMNS, summarise
 from pid_bench.seeding import derive_seed
-from pid_bench.training import embed, resolve_device, train
+from pid_bench.training import ViewFn, embed, resolve_device, train
 
 INTERACTIONS: dict[str, tuple[str, ...]] = {
     "redundancy": ("redundancy",),
@@ -320,7 +320,7 @@ def training_split(ds: BimodalDataset, cls: type[Learner], task: str) -> Split:
     return ds.pretrain_split(task)
 
 
-def _split_views(ds: BimodalDataset, split: Split):
+def _split_views(ds: BimodalDataset, split: Split) -> ViewFn:
     """`views(rows, rng)` for the training loop: new views of rows of `split`."""
     if ds.views is None:
         raise ValueError(f"aug.views=generator, but this {ds.name!r} dataset has no view source")

@@ -16,6 +16,9 @@ from tqdm.auto import tqdm
 from pid_bench.config import TrainConfig
 from pid_bench.learners.base import Learner, LearnerError, failed
 
+#: `views(rows, rng) -> (x1, x2)`: new views of training rows drawn by the data's generator.
+ViewFn = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
 
 def resolve_device(name: str) -> torch.device:
     """`auto` -> CUDA when present, else CPU; `cuda` without a GPU is a clear error."""
@@ -74,7 +77,7 @@ def _blas_controller() -> ThreadpoolController:
 
 def _view_drawer(
     learner: Learner,
-    views: Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]],
+    views: ViewFn,
     rows: np.ndarray,
     rng: np.random.Generator,
     device: torch.device,
