@@ -50,15 +50,11 @@ def step_time(name: str, ds, batch: int, steps: int) -> float:
 def epoch_time(name: str, ds, views: bool, batch: int, epochs: int = 2) -> float:
     """Seconds per epoch of `pid_bench.training.train` on `ds.train`."""
     from pid_bench.config import TrainConfig
+    from pid_bench.runner import split_views
     from pid_bench.training import train
 
     torch.manual_seed(0)
     m = LEARNERS[name](ds.modality_kinds, ds.modality_shapes, ModelConfig(), AugConfig())
-    lat = ds.train.latents
-
-    def draw(rows, rng):
-        return ds.views.draw({f: v[rows] for f, v in lat.items()}, rng)
-
     t0 = time.perf_counter()
     cfg = TrainConfig(epochs=epochs, batch_size=batch)
     train(
@@ -70,7 +66,7 @@ def epoch_time(name: str, ds, views: bool, batch: int, epochs: int = 2) -> float
         device=torch.device("cpu"),
         seed=0,
         progress=False,
-        views=draw if views else None,
+        views=split_views(ds, ds.train) if views else None,
     )
     return (time.perf_counter() - t0) / epochs
 

@@ -98,6 +98,18 @@ def _bits_of(codes: np.ndarray, bits: int) -> np.ndarray:
     return (codes[:, None] >> np.arange(bits)) & 1
 
 
+def draw_latents(
+    n: int, bits: int, rng: np.random.Generator, synergy_map: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """`n` rows of uniform bit groups (factor -> (n, bits) 0/1 int64, C-contiguous); with
+    `synergy_map` (a permutation pi of the s-group classes), s2 := pi(s1)."""
+    all_bits = rng.integers(0, 2, size=(n, len(FACTORS) * bits), dtype=np.int64)
+    latents = {f: all_bits[:, i * bits : (i + 1) * bits] for i, f in enumerate(FACTORS)}
+    if synergy_map is not None:
+        latents["s2"] = _bits_of(synergy_map[_codes(latents["s1"])], bits)
+    return {f: np.ascontiguousarray(g) for f, g in latents.items()}
+
+
 def _sample(
     n: int,
     bits: int,
@@ -110,10 +122,7 @@ def _sample(
     """`n` pairs; with `synergy_map` (a permutation pi of the s-group classes), s2 := pi(s1)."""
     # Latents are drawn before the noise, so the same seed gives the same latents and labels
     # whatever `noise` and `dim` are.
-    all_bits = rng.integers(0, 2, size=(n, len(FACTORS) * bits), dtype=np.int64)
-    latents = {f: all_bits[:, i * bits : (i + 1) * bits] for i, f in enumerate(FACTORS)}
-    if synergy_map is not None:
-        latents["s2"] = _bits_of(synergy_map[_codes(latents["s1"])], bits)
+    latents = draw_latents(n, bits, rng, synergy_map)
     codes = {f: _codes(g) for f, g in latents.items()}
     x1 = emb1(np.concatenate([latents[f] for f in X1_FACTORS], axis=1))
     x2 = emb2(np.concatenate([latents[f] for f in X2_FACTORS], axis=1))
@@ -124,7 +133,7 @@ def _sample(
         x1=x1,
         x2=x2,
         labels=labels,
-        latents={f: np.ascontiguousarray(g) for f, g in latents.items()},
+        latents=latents,
     )
 
 

@@ -53,7 +53,7 @@ import numpy as np
 from ._params import check_choice, check_float, check_int, check_sizes, stream
 from ._truth import FACTORS, X1_FACTORS, X2_FACTORS, apply_label, exact_pid, n_label_classes
 from .base import SYNERGY_PRETRAIN, TASKS, VIEW_BUILDERS, BimodalDataset, Split, register
-from .bits import LABELS, MAX_BITS, _bits_of, _codes, structure
+from .bits import LABELS, MAX_BITS, _codes, draw_latents, structure
 
 #: Leaky-ReLU slope of the nonlinear mixing layers (`depth` > 0).
 SLOPE = 0.2
@@ -181,12 +181,7 @@ def _split(
     n: int, views: ContentStyleViews, rng: np.random.Generator, synergy_map: np.ndarray | None
 ) -> Split:
     """`n` pairs; with `synergy_map` (a permutation pi of the s-group classes), s2 := pi(s1)."""
-    bits = views.bits
-    all_bits = rng.integers(0, 2, size=(n, len(FACTORS) * bits), dtype=np.int64)
-    latents = {f: all_bits[:, i * bits : (i + 1) * bits] for i, f in enumerate(FACTORS)}
-    if synergy_map is not None:
-        latents["s2"] = _bits_of(synergy_map[_codes(latents["s1"])], bits)
-    latents = {f: np.ascontiguousarray(g) for f, g in latents.items()}
+    latents = draw_latents(n, views.bits, rng, synergy_map)
     x1, x2 = views.sample(latents, rng)
     codes = {f: _codes(g) for f, g in latents.items()}
     return Split(

@@ -40,25 +40,30 @@ class FloorCeiling:
     learners: pd.DataFrame  # learner, task, acc, versus, floor, position
     notes: list[str] = field(default_factory=list)
 
+    def rows(self) -> list[list[str]]:
+        """The table as text: chance, floor, ceiling and range per task (3 decimals), then each
+        learner's position (2 decimals), `name vs floor` for its own untrained floor."""
+        tasks = list(self.tasks["task"])
+        t = self.tasks.set_index("task")
+        cols = ("chance", "floor", "ceiling", "range")
+        out = [[col, *[_fmt(t.at[k, col]) for k in tasks]] for col in cols]
+        for (learner, versus), part in self.learners.groupby(["learner", "versus"], sort=False):
+            pos = part.set_index("task")["position"]
+            label = learner if versus == FLOOR else f"{learner} vs {versus}"
+            out.append([label, *[_fmt(pos.get(k, np.nan), 2) for k in tasks]])
+        return out
+
     def format(self) -> str:
         """The printed floor/ceiling summary."""
         if self.tasks.empty:
             return "\n".join(self.notes)
-        tasks = list(self.tasks["task"])
         lines = [
             f"floor / ceiling (linear probe, balanced accuracy): floor = {FLOOR} (frozen random "
             f"encoders), ceiling = {CEILING}; position = (acc - floor) / (ceiling - floor)",
-            f"{'':<24}" + "".join(f"{t:>12}" for t in tasks),
+            f"{'':<24}" + "".join(f"{t:>12}" for t in self.tasks["task"]),
         ]
-        for col in ("chance", "floor", "ceiling", "range"):
-            vals = self.tasks.set_index("task")[col]
-            lines.append(f"{col:<24}" + "".join(f"{_fmt(vals[t]):>12}" for t in tasks))
-        for (learner, versus), part in self.learners.groupby(["learner", "versus"], sort=False):
-            label = learner if versus == FLOOR else f"{learner} vs {versus}"
-            pos = part.set_index("task")["position"]
-            lines.append(
-                f"{label:<24}" + "".join(f"{_fmt(pos.get(t, np.nan), 2):>12}" for t in tasks)
-            )
+        for label, *cells in self.rows():
+            lines.append(f"{label:<24}" + "".join(f"{c:>12}" for c in cells))
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 

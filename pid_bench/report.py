@@ -687,15 +687,7 @@ def _floor_ceiling_blocks(final: pd.DataFrame, level: str) -> list[_Block]:
     blocks: list[_Block] = [(level, "Floor and ceiling")]
     if fc.tasks.empty:
         return [*blocks, ("list", fc.notes)]
-    tasks = list(fc.tasks["task"])
-    t = fc.tasks.set_index("task")
-    rows = [[col, *[_fmt(t.at[k, col]) for k in tasks]] for col in ("chance", "floor", "ceiling")]
-    rows.append(["range", *[_fmt(t.at[k, "range"]) for k in tasks]])
-    for (name, versus), part in fc.learners.groupby(["learner", "versus"], sort=False):
-        pos = part.set_index("task")["position"]
-        label = name if versus == FLOOR else f"{name} vs {versus}"
-        rows.append([label, *[_fmt(pos.get(k, np.nan), 2) for k in tasks]])
-    table = _Table(["", *tasks], rows)
+    table = _Table(["", *fc.tasks["task"]], fc.rows())
     table.caption = (
         f"Linear probe, balanced accuracy. Floor: `{FLOOR}` (frozen random encoders); ceiling: "
         f"`{CEILING}`. Learner rows: position = (acc - floor) / (ceiling - floor), 0 at the "

@@ -320,7 +320,7 @@ def training_split(ds: BimodalDataset, cls: type[Learner], task: str) -> Split:
     return ds.pretrain_split(task)
 
 
-def _split_views(ds: BimodalDataset, split: Split) -> ViewFn:
+def split_views(ds: BimodalDataset, split: Split) -> ViewFn:
     """`views(rows, rng)` for the training loop: new views of rows of `split`."""
     if ds.views is None:
         raise ValueError(f"aug.views=generator, but this {ds.name!r} dataset has no view source")
@@ -499,7 +499,7 @@ def _run_cell(
         progress=progress,
         desc=f"{cell.learner} s{cell.seed} {group}",
         on_epoch=on_epoch,
-        views=_split_views(ds, split) if cfg.aug.views == "generator" else None,
+        views=split_views(ds, split) if cfg.aug.views == "generator" else None,
     )
     keep: dict[str, np.ndarray] | None = {} if emb_dir is not None else None
     rows.extend(_probe_rows(cfg, ds, learner, cell, device, cfg.train.epochs, True, keep))

@@ -14,7 +14,7 @@ from generators.io import load_npz, save_npz
 from pid_bench.config import AugConfig, ModelConfig, TrainConfig
 from pid_bench.learners import get_learner
 from pid_bench.learners.base import LearnerError
-from pid_bench.runner import resolve_config, run_in_memory
+from pid_bench.runner import resolve_config, run_in_memory, split_views
 from pid_bench.training import train
 
 SMALL = {"n_train": 300, "n_test": 100}
@@ -191,9 +191,7 @@ def test_training_augment_returns_the_generators_views(monkeypatch) -> None:
 
     monkeypatch.setattr(type(learner), "loss", loss)
 
-    def views(rows, rng):
-        return ds.views.draw({f: v[rows] for f, v in ds.train.latents.items()}, rng)
-
+    views = split_views(ds, ds.train)
     cfg = TrainConfig(epochs=1, batch_size=100)
     train(
         learner,
@@ -232,9 +230,7 @@ def test_augment_on_part_of_the_batch_is_a_clear_error() -> None:
         ds.modality_kinds, ds.modality_shapes, ModelConfig(d_model=16, hidden=32), AugConfig()
     )
 
-    def views(rows, rng):
-        return ds.views.draw({f: v[rows] for f, v in ds.train.latents.items()}, rng)
-
+    views = split_views(ds, ds.train)
     with pytest.raises(LearnerError, match="augment was called on 10 rows of a batch of 100"):
         train(
             bad,
