@@ -18,6 +18,42 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _int_at_least(low: int):
+    """argparse type: an integer >= `low`, else a one-line error naming what is accepted."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _kv(items: list[str] | None, flag: str = "--set") -> dict[str, str]:
     out = {}
     for item in items or []:
@@ -94,14 +130,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
     import generators
     from generators.io import save_npz
 
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name (e.g. {out / 'data.npz'})")
     ds = generators.make(args.generator, **_generator_params(args.generator, args.set))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    path = save_npz(ds, args.out)
+    _make_parent(out)
+    path = save_npz(ds, out)
     print(
         f"wrote {path}: {len(ds.train)} train / {len(ds.test)} test pairs, tasks {list(ds.tasks)}"
     )
     print(f"fingerprint {generators.fingerprint(ds)} (save it with embeddings for pid-bench score)")
     return 0
+
+
+def _make_parent(path: Path) -> None:
+    """Create `path`'s folder, or a one-line error saying why it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create the folder of {path}: {e.strerror or e}") from None
 
 
 def _pid_line(label: str, r) -> str:
@@ -111,22 +158,36 @@ def _pid_line(label: str, r) -> str:
     )
 
 
+#: `estimate` options that belong to one of its two modes (the other ignores them).
+_GENERATOR_MODE = ("generator", "set", "task", "split", "clusters")
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
     import estimators
 
     if args.joint:
-        path = Path(args.joint)
-        if not path.is_file():
-            raise ValueError(f"no such file: {path} (expected a .npy array p[x1, x2, y])")
-        try:
-            p = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise ValueError(f"{path} is not a readable .npy array: {e}") from None
-        print(f"exact PID of {path} ({'x'.join(map(str, p.shape))}), bits:")
-        print(_pid_line(args.measure, estimators.pid(p, measure=args.measure)))
+        given = [f"--{k}" for k in _GENERATOR_MODE if getattr(args, k) is not None]
+        if given:
+            raise ValueError(
+                f"--joint estimates a saved joint; {', '.join(given)} belong to estimating from "
+                "a generator's samples: drop them, or drop --joint"
+            )
+        p = _load_joint(Path(args.joint))
+        measure = args.measure or "broja"
+        print(f"exact PID of {args.joint} ({'x'.join(map(str, p.shape))}), bits:")
+        print(_pid_line(measure, estimators.pid(p, measure=measure)))
         return 0
+    if args.measure is not None:
+        raise ValueError(
+            "--measure applies to --joint (the exact PID of a saved joint); estimates from a "
+            "generator's samples use the clustered BROJA estimator"
+        )
     import generators
 
+    args.generator = args.generator or "bits"
+    args.task = args.task or "all"
+    args.split = args.split or "train"
+    args.clusters = 64 if args.clusters is None else args.clusters
     params = _generator_params(args.generator, args.set)
     ds = generators.make(args.generator, **params)
     tasks = [args.task] if args.task != "all" else list(ds.tasks)
@@ -146,9 +207,31 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_joint(path: Path) -> np.ndarray:
+    """The array of a `.npy` file, or a one-line error saying what is accepted."""
+    accepted = "a .npy file holding one array p[x1, x2, y] (numpy.save(path, p))"
+    if not path.is_file():
+        raise ValueError(f"no such file: {path} (expected {accepted})")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        kind = "a .npz archive" if magic[:2] == b"PK" else "not a .npy file"
+        raise ValueError(f"{path} is {kind}; --joint takes {accepted}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:
+        reason = "it holds Python objects" if "pickle" in str(e) else str(e)
+        raise ValueError(
+            f"{path} cannot be read as a numeric array ({reason}); {accepted}"
+        ) from None
+
+
 def _learner_params(items: list[str] | None) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
-    for key, value in _kv(items).items():
+    for item in items or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ValueError(f"--learner-set expects LEARNER.KEY=VALUE, got {item!r}")
+    for key, value in _kv(items, "--learner-set").items():
         if "." not in key:
             raise ValueError(f"--learner-set expects LEARNER.KEY=VALUE, got {key}={value}")
         name, param = key.split(".", 1)
@@ -175,6 +258,7 @@ def _run_config(args: argparse.Namespace, generator_params: dict, sweep=None):
             "lr": args.lr,
             "device": args.device,
             "probe_every": args.probe_every,
+            "threads": args.threads,
         },
         probe_overrides={"mlp": False} if args.no_mlp else None,
         learner_params=_learner_params(args.learner_set),
@@ -259,7 +343,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pid_bench.report import make_report
 
-    paths = make_report(args.run_dirs, args.out)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; report writes a folder of figures and tables")
+    paths = make_report(args.run_dirs, out)
     for p in paths:
         print(f"wrote {p}")
     return 0
@@ -268,6 +355,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from pid_bench.check import baseline_from_runs
 
+    if Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a folder; give the baseline's file name")
+    _make_parent(Path(args.out))
     print(f"wrote baseline {baseline_from_runs(args.run_dirs, args.out)}")
     return 0
 
@@ -317,19 +407,36 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seeds",
         nargs="+",
-        type=int,
+        type=_int_at_least(0),
         metavar="S",
-        help="repetition seeds (default: the profile's)",
+        help="repetition seeds, integers >= 0 (default: the profile's)",
     )
-    p.add_argument("--epochs", type=int, help="training epochs (default: the profile's)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
     p.add_argument(
-        "--probe-every", type=int, metavar="K", help="also probe every K epochs (learning curves)"
+        "--epochs", type=_int_at_least(1), help="training epochs (default: the profile's)"
+    )
+    p.add_argument("--batch-size", type=_int_at_least(2))
+    p.add_argument("--lr", type=_positive_float)
+    p.add_argument(
+        "--probe-every",
+        type=_int_at_least(0),
+        metavar="K",
+        help="also probe every K epochs (learning curves)",
     )
     p.add_argument("--profile", default="quick", choices=list(PROFILES))
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--jobs", type=int, default=1, help="parallel grid cells (local processes)")
+    p.add_argument(
+        "--jobs",
+        type=_int_at_least(1),
+        default=1,
+        help="grid cells run side by side in local processes (default 1); the numbers do not "
+        "depend on it",
+    )
+    p.add_argument(
+        "--threads",
+        type=_int_at_least(1),
+        help="CPU threads per grid cell (default 1; recorded in config.json: float sums, and "
+        "so the numbers, depend on it). Use --jobs to use more cores",
+    )
     p.add_argument(
         "--learner-set",
         action="append",
@@ -345,7 +452,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-mlp", action="store_true", help="skip the MLP probe")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--force", action="store_true", help="overwrite results in --out")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="start over in --out, clearing its results, cell files and logs (without it, a "
+        "run of the same config there is resumed, and one of another config is refused)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -370,25 +482,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("estimate", help="PID: true vs clustered estimate, or of a saved joint")
-    p.add_argument("--generator", default="bits")
+    p.add_argument("--generator", help="generator to sample (default bits)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="generator parameter")
-    p.add_argument("--task", default="all", help="redundancy|unique1|unique2|synergy|all")
+    p.add_argument("--task", help="redundancy|unique1|unique2|synergy|all (default all)")
     p.add_argument(
         "--split",
-        default="train",
         choices=["train", "test"],
         help="samples to estimate from (default train, the larger split)",
     )
     p.add_argument(
         "--clusters",
-        type=int,
-        default=64,
+        type=_int_at_least(1),
         help="k-means clusters per modality (default 64: at least the number of "
         "latent states of a modality, 4**3 for bits=2; fewer merge states and bias "
         "every atom down)",
     )
     p.add_argument("--joint", metavar="FILE.npy", help="exact PID of a saved joint p[x1,x2,y]")
-    p.add_argument("--measure", default="broja", help="broja | mmi | imin (with --joint)")
+    p.add_argument("--measure", help="broja | mmi | imin (with --joint; default broja)")
     p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("run", help="train learners and probe what they capture")
@@ -420,7 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(README: Benchmark your own model)",
     )
     p.add_argument("--name", required=True, help="your model's name in the results")
-    p.add_argument("--seed", type=int, default=0, help="seed the results are filed under")
+    p.add_argument(
+        "--seed", type=_int_at_least(0), default=0, help="seed the results are filed under"
+    )
     p.add_argument(
         "--interaction",
         default="all",
@@ -453,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--generator", default="trifeature")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="generator parameter")
-    p.add_argument("--n", type=int, default=8, help="number of pairs")
+    p.add_argument("--n", type=_int_at_least(1), default=8, help="number of pairs")
     p.add_argument(
         "--split",
         default="test",
@@ -477,13 +589,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", required=True, help="baseline JSON from pid-bench baseline")
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=_non_negative_float,
         default=0.05,
         help="allowed absolute drop of each mean (default 0.05)",
     )
     p.add_argument(
         "--sigma",
-        type=float,
+        type=_non_negative_float,
         default=0.0,
         help="also allow a drop of up to SIGMA baseline std (default 0)",
     )
@@ -495,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--floor-margin",
-        type=float,
+        type=_non_negative_float,
         default=None,
         help="a learner the baseline shows above its untrained architecture (comm over "
         "random_fusion) fails when it is no more than this above it (default: --tolerance)",
@@ -516,8 +628,12 @@ def main(argv: list[str] | None = None) -> int:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"pid-bench {args.command}: error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except OSError as e:  # a place that cannot be written: read-only, full disk, ...
+        where = f": {e.filename}" if e.filename else ""
+        print(f"pid-bench {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as e:
+        print(str(e) or "interrupted", file=sys.stderr)
         return 130
 
 

@@ -111,6 +111,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     probe_every: int = 0  # probe every k epochs for learning curves; 0 = final only
     device: str = "auto"
+    # CPU threads of each grid cell (torch, BLAS, OpenMP). Float sums depend on the thread
+    # count, so this, not --jobs, is part of what determines the numbers.
+    threads: int = 1
 
 
 @dataclass(frozen=True)

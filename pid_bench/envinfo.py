@@ -41,3 +41,27 @@ def git_sha() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")
+
+
+@lru_cache(maxsize=1)
+def cpu() -> dict[str, str]:
+    """The CPU model and the vector instruction set torch's kernels use on it.
+
+    Float results can differ between CPUs whose kernels differ (AVX2 vs AVX-512), so a run
+    records where it ran.
+    """
+    model = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        capability = torch.backends.cpu.get_cpu_capability()
+    except (ImportError, AttributeError):
+        capability = "unknown"
+    return {"cpu_model": model or "unknown", "cpu_capability": capability}

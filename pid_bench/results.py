@@ -5,6 +5,8 @@ Every figure, summary, baseline and regression check is drawn from this table on
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,17 +48,113 @@ def validate(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def read(path: str | Path) -> pd.DataFrame:
-    """Read a results CSV (a file, or a run folder holding `results.csv`)."""
+def read(path: str | Path, *, complete: bool = True) -> pd.DataFrame:
+    """Read a results CSV (a file, or a run folder holding `results.csv`).
+
+    With `complete` (the default), a table that lacks rows its run folder says it has is
+    refused with ValueError: see `check_complete`.
+    """
     p = Path(path)
     if p.is_dir():
         p = p / "results.csv"
     if not p.is_file():
+        partial = p.with_name("results.csv.partial")
+        if partial.is_file():
+            raise ValueError(
+                f"{p.parent} holds an unfinished run (results.csv.partial, no results.csv): "
+                "run the same command again to finish it; see failures.json for failed cells"
+            )
         raise ValueError(f"no results table at {p}: expected a run folder or a results.csv file")
-    df = pd.read_csv(p, dtype={"sweep_param": str, "sweep_value": str}, keep_default_na=False)
+    try:
+        df = pd.read_csv(p, dtype={"sweep_param": str, "sweep_value": str}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{p} is not a readable results table: {msg}") from None
     validate(df)
-    df["value"] = pd.to_numeric(df["value"], errors="raise")
+    try:
+        df["value"] = pd.to_numeric(df["value"], errors="raise")
+    except (ValueError, TypeError):
+        raise ValueError(f"{p}: column 'value' holds text where numbers belong") from None
+    if complete:
+        check_complete(df, p)
     return df
+
+
+#: Metrics every linear or MLP probe row group has (capture only where the true atom is > 0).
+_PROBE_METRICS = frozenset({"balanced_accuracy", "chance", "mi_bits"})
+
+
+def check_complete(df: pd.DataFrame, path: str | Path) -> None:
+    """ValueError if the results table read from `path` lacks rows its run folder lists.
+
+    Two checks, so that a table cut at a row boundary is never drawn as if whole:
+    - `manifest.json` (written by `pid-bench run` with results.csv): row count and checksum;
+    - `config.json`: every (learner, seed, task) of the config has linear-probe rows (and
+      MLP-probe rows unless the config skipped that probe) at its final epoch, and every
+      row group has the metrics the same task and probe have elsewhere in the table.
+    Files without a manifest or config (made by hand) get the second check only where a config
+    is present.
+    """
+    p = Path(path)
+    folder = p.parent
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        try:
+            m = json.loads(manifest.read_text())
+            rows, digest = int(m["rows"]), str(m["sha256"])
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{manifest} is not a pid-bench manifest") from None
+        if len(df) != rows or hashlib.sha256(p.read_bytes()).hexdigest() != digest:
+            raise ValueError(
+                f"{p} has {len(df)} rows and the run wrote {rows}, or its content changed: the "
+                f"table was cut or edited. Re-run the run command into {folder} to rewrite it "
+                "(finished cells are kept), or remove manifest.json to use the file as it is"
+            )
+    config = folder / "config.json"
+    if not config.is_file():
+        return
+    try:
+        cfg = json.loads(config.read_text())
+        learners, seeds, tasks = cfg["learners"], cfg["seeds"], cfg["tasks"]
+    except (ValueError, KeyError, TypeError):
+        return  # not a run config: nothing to check against
+    probes = ["linear"] + (["mlp"] if (cfg.get("probe") or {}).get("mlp") else [])
+    have = df.groupby(["learner", "seed", "task", "probe"]).size()
+    have_keys = {(str(a), int(b), str(c), str(d)) for a, b, c, d in have.index}
+    missing = [
+        f"{name}/seed {seed}/{task}/{probe}"
+        for name in learners
+        for seed in seeds
+        for task in tasks
+        for probe in probes
+        if (str(name), int(seed), str(task), probe) not in have_keys
+    ]
+    short = _short_groups(df)
+    if missing or short:
+        listed = (missing + short)[:4]
+        more = len(missing) + len(short) - len(listed)
+        raise ValueError(
+            f"{p} lacks results its config.json lists ({'; '.join(listed)}"
+            f"{f' and {more} more' if more else ''}): the table was cut or the run did not "
+            f"finish; run the same command again into {folder} to complete it"
+        )
+
+
+def _short_groups(df: pd.DataFrame) -> list[str]:
+    """Row groups (learner, seed, task, probe, epoch) missing a metric their task and probe
+    have elsewhere, or one every linear/MLP probe writes."""
+    keys = ["learner", "seed", "task", "probe", "epoch"]
+    metrics = df.groupby(keys)["metric"].agg(frozenset)
+    union: dict[tuple[str, str], frozenset] = {}
+    for (_, _, task, probe, _), ms in metrics.items():
+        union[(task, probe)] = union.get((task, probe), frozenset()) | ms
+    out = []
+    for (learner, seed, task, probe, epoch), ms in metrics.items():
+        need = union[(task, probe)] | (_PROBE_METRICS if probe in ("linear", "mlp") else set())
+        lack = need - ms
+        if lack:
+            out.append(f"{learner}/seed {seed}/{task}/{probe}/epoch {epoch} lacks {min(lack)}")
+    return out
 
 
 # --- Helpers shared by reports and regression checks (additive; added with report/check) ---

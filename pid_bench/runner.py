@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import io
 import json
 import os
+import platform
 import re
+import shutil
+import signal
+import sys
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -39,6 +47,7 @@ from pid_bench.learners import Learner, check_hyperparams
 from pid_bench.learners.base import LearnerError, failed
 from pid_bench.learners.plugins import learner_class, resolve
 from pid_bench.results import COLUMNS, summarise
+from pid_bench.results import read as read_results
 from pid_bench.seeding import derive_seed
 from pid_bench.training import ViewFn, embed, resolve_device, train
 
@@ -185,6 +194,10 @@ def resolve_config(
     seeds = tuple(int(s) for s in seeds) if seeds is not None else prof.seeds
     if not seeds:
         raise ValueError("at least one seed is needed")
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(
+            f"seeds must be distinct non-negative integers, got {' '.join(map(str, seeds))}"
+        )
     # Profile, then the profile's settings for this generator, then explicit flags, then the
     # user's dotted settings: the most specific wins.
     sections = {"train": prof.train, "model": prof.model, "aug": prof.aug, "probe": prof.probe}
@@ -193,11 +206,11 @@ def resolve_config(
     pr = override(sections["probe"], **(probe_overrides or {}))
     sections = apply_settings({**sections, "train": tr, "probe": pr}, settings or {})
     tr, pr = sections["train"], sections["probe"]
-    if tr.epochs < 0 or tr.batch_size < 2 or tr.lr <= 0 or tr.probe_every < 0:
+    if tr.epochs < 0 or tr.batch_size < 2 or not tr.lr > 0 or tr.probe_every < 0 or tr.threads < 1:
         raise ValueError(
-            "training needs epochs >= 0, batch_size >= 2, lr > 0 and probe_every >= 0, "
-            f"got epochs={tr.epochs}, batch_size={tr.batch_size}, lr={tr.lr}, "
-            f"probe_every={tr.probe_every}"
+            "training needs epochs >= 0, batch_size >= 2, lr > 0, probe_every >= 0 and "
+            f"threads >= 1, got epochs={tr.epochs}, batch_size={tr.batch_size}, lr={tr.lr}, "
+            f"probe_every={tr.probe_every}, threads={tr.threads}"
         )
     resolve_device(tr.device)
     aug = _resolve_views(sections["aug"], generator, file_views)
@@ -435,25 +448,26 @@ def run_cell(
     cell: Cell,
     log_dir: Path | None,
     progress: bool,
-    threads: int | None = None,
     emb_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Train and probe one cell; returns its result rows (without run-level columns).
 
-    With `emb_dir`, the final embeddings are also written there (one part file per cell,
-    merged by `run`). A learner that fails raises LearnerError naming it and the cell.
+    The cell runs on `cfg.train.threads` CPU threads (torch, and the BLAS/OpenMP pools of
+    scikit-learn's probes), whatever process runs it, so its numbers do not depend on how
+    many cells run side by side. With `emb_dir`, the final embeddings are also written there
+    (one part file per cell, merged by `run`). A learner that fails raises LearnerError naming
+    it and the cell.
     """
-    if threads:
-        torch.set_num_threads(threads)
-        # sklearn's probes use BLAS/OpenMP pools outside torch's control; parallel cells that
-        # each spin up one thread per core oversubscribe the machine badly.
-        with threadpool_limits(limits=threads):
-            return run_cell(cfg, cell, log_dir, progress, None, emb_dir)
+    before = torch.get_num_threads()
+    torch.set_num_threads(cfg.train.threads)
     try:
-        return _run_cell(cfg, cell, log_dir, progress, emb_dir)
+        with threadpool_limits(limits=cfg.train.threads):
+            return _run_cell(cfg, cell, log_dir, progress, emb_dir)
     except LearnerError as e:
         tasks = ", ".join(cell.tasks)
         raise LearnerError(f"{e} (seed {cell.seed}, tasks {tasks})") from None
+    finally:
+        torch.set_num_threads(before)
 
 
 def _run_cell(
@@ -528,24 +542,158 @@ def config_dict(cfg: RunConfig) -> dict[str, Any]:
     return d
 
 
-def _open_run_folder(
-    cfg: RunConfig, out: Path | str | None, force: bool, ds0: BimodalDataset
-) -> tuple[str, Path, dict[str, Any]]:
-    """Create the run folder with config.json, environment.json and true_pid.json."""
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+#: Folder of a run folder holding one JSON file of result rows per finished cell.
+CELLS_DIR = "cells"
+#: Written with results.csv: its row count and checksum, so that a cut or edited table is
+#: refused by `report` and `check` instead of being drawn as if complete.
+MANIFEST = "manifest.json"
+_STALE = ("results.csv", "results.csv.partial", "failures.json", MANIFEST)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C: its finished cells are kept, and the same command resumes it."""
+
+
+def _new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def _cell_file(cells_dir: Path, cell: Cell) -> Path:
+    return cells_dir / f"{cell.learner}_seed{cell.seed}_{_group(cell)}.json"
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    raise TypeError(f"cannot write {type(o).__name__} to a results file")
+
+
+def _write_atomic(path: Path, data: str | bytes) -> None:
+    """Write `path` so that it is either absent or whole, even if the process is killed."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _save_cell(cells_dir: Path, cell: Cell, rows: list[dict[str, Any]]) -> None:
+    text = json.dumps({"cell": asdict(cell), "rows": rows}, default=_json_default)
+    _write_atomic(_cell_file(cells_dir, cell), text)
+
+
+def _load_cell(path: Path) -> list[dict[str, Any]]:
+    try:
+        return json.loads(path.read_text())["rows"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(
+            f"{path} is not a cell file written by pid-bench run; delete it to re-run that "
+            "cell, or pass --force to start the run over"
+        ) from None
+
+
+def _config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two JSON configs differ, as `key: old -> new`."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new), key=str):
+            out += _config_diff(old.get(k), new.get(k), f"{prefix}{k}.")
+        return out
+    return [] if old == new else [f"{prefix[:-1]}: {old!r} -> {new!r}"]
+
+
+def _prepare_run_folder(
+    cfg: RunConfig,
+    out: Path | str | None,
+    force: bool,
+    ds0: BimodalDataset,
+    *,
+    resumable: bool = True,
+    jobs: int = 1,
+) -> tuple[Path, dict[str, Any], bool]:
+    """Create or reopen the run folder: (folder, environment, whether it resumes a run).
+
+    A folder holding a run of the same config (and code) is resumed; one holding another
+    run is refused unless `force`, which clears it first. The folder gets config.json,
+    environment.json (one entry per execution in `executions`) and true_pid.json.
+    """
+    run_id = _new_run_id()
     out = Path(out) if out else Path("runs") / run_id
-    if out.exists() and (out / "results.csv").exists() and not force:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder (created if missing)")
+    new_cfg = json.loads(json.dumps(config_dict(cfg), default=str))
+    resume = False
+    if force:
+        _clear_run_folder(out)
+    elif (out / "config.json").is_file() and resumable:
+        _check_resumable(out, new_cfg)
+        resume = True
+    elif (out / "results.csv").exists():
         raise ValueError(f"{out} already holds results.csv; choose another --out or pass --force")
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("results.csv", "results.csv.partial", "failures.json"):
-        (out / stale).unlink(missing_ok=True)
-    env = _environment(cfg, run_id)
-    (out / "config.json").write_text(json.dumps(config_dict(cfg), indent=2, default=str))
-    (out / "environment.json").write_text(json.dumps(env, indent=2))
-    (out / "true_pid.json").write_text(
-        json.dumps({t: ds0.true_pid[t].as_dict() for t in ds0.tasks}, indent=2)
-    )
-    return run_id, out, env
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            env = json.loads((out / "environment.json").read_text())
+            for stale in _STALE[1:]:  # a resumed run rewrites what its last try left
+                (out / stale).unlink(missing_ok=True)
+        else:
+            env = _environment(cfg, run_id)
+            _write_atomic(out / "config.json", json.dumps(new_cfg, indent=2))
+            true_pid = {t: ds0.true_pid[t].as_dict() for t in ds0.tasks}
+            _write_atomic(out / "true_pid.json", json.dumps(true_pid, indent=2))
+        env.setdefault("executions", []).append(_execution(cfg, jobs))
+        _write_atomic(out / "environment.json", json.dumps(env, indent=2))
+    except OSError as e:
+        raise ValueError(
+            f"cannot write the run folder {out}: {e.strerror or e}; choose a writable --out"
+        ) from None
+    return out, env, resume
+
+
+def _clear_run_folder(out: Path) -> None:
+    """Remove what a previous run left in `out` (results, cell files, logs, embeddings)."""
+    if not out.is_dir():
+        return
+    try:
+        for name in _STALE:
+            (out / name).unlink(missing_ok=True)
+        for sub in (CELLS_DIR, "logs", "embeddings"):
+            if (out / sub).is_dir():
+                shutil.rmtree(out / sub)
+    except OSError as e:
+        raise ValueError(f"cannot clear {out} for --force: {e.strerror or e}") from None
+
+
+def _check_resumable(out: Path, new_cfg: dict[str, Any]) -> None:
+    """ValueError unless `out` holds a run of `new_cfg` made with the same code."""
+    try:
+        old_cfg = json.loads((out / "config.json").read_text())
+        old_env = json.loads((out / "environment.json").read_text())
+    except (OSError, ValueError):
+        raise ValueError(
+            f"{out} holds a run whose config.json or environment.json cannot be read; "
+            "choose another --out or pass --force to start over"
+        ) from None
+    diff = _config_diff(old_cfg, new_cfg)
+    if diff:
+        shown = "; ".join(diff[:4]) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")
+        raise ValueError(
+            f"{out} holds a run with another config ({shown}); re-run with its arguments to "
+            "resume it, choose another --out, or pass --force to start over"
+        )
+    now = {"git_sha": envinfo.git_sha(), "versions": envinfo.versions()}
+    changed = [k for k in now if old_env.get(k) != now[k]]
+    if changed:
+        raise ValueError(
+            f"{out} holds a run made with other code ({', '.join(changed)} differ: was "
+            f"{old_env.get('git_sha')}, now {now['git_sha']}); resuming it would mix code "
+            "versions in one table: choose another --out or pass --force to start over"
+        )
 
 
 def _environment(cfg: RunConfig, run_id: str) -> dict[str, Any]:
@@ -554,7 +702,6 @@ def _environment(cfg: RunConfig, run_id: str) -> dict[str, Any]:
         "git_sha": envinfo.git_sha(),
         # a score run trains nothing; its probes (scikit-learn) run on the CPU
         "device": "cpu" if cfg.embeddings else resolve_device(cfg.train.device).type,
-        "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "run_id": run_id,
         "started": run_id[:15],
@@ -567,11 +714,28 @@ def _environment(cfg: RunConfig, run_id: str) -> dict[str, Any]:
     return env
 
 
+def _execution(cfg: RunConfig, jobs: int) -> dict[str, Any]:
+    """How one invocation ran: what may matter for the numbers besides the config."""
+    return {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "jobs": jobs,
+        "threads_per_cell": None if cfg.embeddings else cfg.train.threads,
+        "host": platform.node(),
+        **envinfo.cpu(),
+        "git_sha": envinfo.git_sha(),
+    }
+
+
 def _source_file(cls: type) -> str:
     try:
         return inspect.getfile(cls)
     except (TypeError, OSError):  # defined in a notebook or an interactive session
         return "unknown"
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches every process of the terminal's group; the parent stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_cells(
@@ -581,34 +745,72 @@ def _run_cells(
     emb_dir: Path | None,
     jobs: int,
     quiet: bool,
-) -> tuple[list[dict[str, Any]], list[tuple[Cell, str]]]:
-    """Rows of the cells that finished, and (cell, message) of those whose learner failed."""
-    rows: list[dict[str, Any]] = []
+    on_done: Callable[[Cell, list[dict[str, Any]]], None] | None = None,
+    already: int = 0,
+) -> tuple[dict[Cell, list[dict[str, Any]]], list[tuple[Cell, str]]]:
+    """Rows of each cell that finished, and (cell, message) of those whose learner failed.
+
+    `on_done(cell, rows)` is called in this process as each cell finishes. With `jobs` > 1
+    the cells run in spawned processes, each under the same thread settings as a serial run
+    (`run_cell`), so the numbers do not depend on `jobs`. On Ctrl-C the workers are stopped
+    and KeyboardInterrupt is raised; the cells already passed to `on_done` stay done.
+    """
+    done: dict[Cell, list[dict[str, Any]]] = {}
     failures: list[tuple[Cell, str]] = []
-    bar = tqdm(total=len(cells), desc="cells", disable=quiet)
-    if jobs <= 1:
-        for cell in cells:
-            try:
-                rows += run_cell(cfg, cell, log_dir, not quiet, None, emb_dir)
-            except LearnerError as e:
-                failures.append((cell, str(e)))
-            bar.update()
-    else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        # Longest first, so no core idles at the end waiting for one expensive cell.
-        order = sorted(cells, key=lambda c: -learner_cls(cfg, c.learner).relative_cost)
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futs = {
-                pool.submit(run_cell, cfg, c, log_dir, False, threads, emb_dir): c for c in order
-            }
-            for f in as_completed(futs):
+    bar = tqdm(total=len(cells) + already, initial=already, desc="cells", disable=quiet)
+
+    def finished(cell: Cell, rows: list[dict[str, Any]]) -> None:
+        done[cell] = rows
+        if on_done is not None:
+            on_done(cell, rows)
+
+    try:
+        if jobs <= 1:
+            for cell in cells:
                 try:
-                    rows += f.result()
+                    finished(cell, run_cell(cfg, cell, log_dir, not quiet, emb_dir))
                 except LearnerError as e:
-                    failures.append((futs[f], str(e)))
+                    failures.append((cell, str(e)))
                 bar.update()
-    bar.close()
-    return rows, failures
+        else:
+            _run_parallel(cfg, cells, log_dir, emb_dir, jobs, finished, failures, bar)
+    finally:
+        bar.close()
+    return done, failures
+
+
+def _run_parallel(cfg, cells, log_dir, emb_dir, jobs, finished, failures, bar) -> None:
+    # Longest first, so no core idles at the end waiting for one expensive cell.
+    order = sorted(cells, key=lambda c: -learner_cls(cfg, c.learner).relative_cost)
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_ignore_sigint)
+    try:
+        futs = {pool.submit(run_cell, cfg, c, log_dir, False, emb_dir): c for c in order}
+        for f in as_completed(futs):
+            try:
+                finished(futs[f], f.result())
+            except LearnerError as e:
+                failures.append((futs[f], str(e)))
+            bar.update()
+    except BrokenProcessPool:
+        _stop(pool)
+        raise RunFailed(
+            "a worker process of --jobs died (killed, out of memory, or a script that starts "
+            "runs without an `if __name__ == '__main__':` guard); finished cells are kept, "
+            "run again to resume"
+        ) from None
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop `pool` now: cancel queued cells and terminate the running ones."""
+    # ProcessPoolExecutor has no public way to stop a running call; its workers are in
+    # `_processes` on every supported Python.
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _table(
@@ -644,19 +846,28 @@ _RUN_COLUMNS = (
 def _write_table(
     df: pd.DataFrame, out: Path, failures: list[tuple[Cell, str]], n_cells: int
 ) -> None:
-    """Write `results.csv`, or, when cells failed, the finished ones to `results.csv.partial`
-    with `failures.json` beside it, and raise RunFailed."""
+    """Write `results.csv` and its manifest, or, when cells failed, the finished ones to
+    `results.csv.partial` with `failures.json` beside it, and raise RunFailed."""
     partial = out / "results.csv.partial"
-    if not failures or not df.empty:
-        df.to_csv(partial, index=False)
+    data = df.to_csv(index=False).encode()
     if not failures:
+        _write_atomic(partial, data)
+        manifest = {
+            "rows": len(df),
+            "cells": n_cells,
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        _write_atomic(out / MANIFEST, json.dumps(manifest, indent=2))
         partial.replace(out / "results.csv")
         return
+    if not df.empty:
+        _write_atomic(partial, data)
     records = _failure_records(failures)
     (out / "failures.json").write_text(json.dumps(records, indent=2))
     done = n_cells - len(failures)
     kept = (
-        f"the {done} cells that finished are in {partial}, not results.csv (the run is incomplete)"
+        f"the {done} cells that finished are in {partial}, not results.csv (the run is "
+        "incomplete; run the same command again to retry the failed cells)"
         if done
         else "no cell finished"
     )
@@ -698,11 +909,13 @@ def _merge_embeddings(cfg: RunConfig, emb_dir: Path, cells: list[Cell]) -> None:
             for part in parts:
                 with np.load(part) as z:
                     entries.update({k: z[k] for k in z.files})
-                part.unlink()
             entries["fingerprint"] = np.array(fp)
             entries["epoch"] = np.array(cfg.train.epochs)
-            with open(emb_dir / f"{name}_seed{seed}.npz", "wb") as f:
-                np.savez(f, **entries)
+            buf = io.BytesIO()
+            np.savez(buf, **entries)
+            _write_atomic(emb_dir / f"{name}_seed{seed}.npz", buf.getvalue())
+            for part in parts:
+                part.unlink()
 
 
 def run(
@@ -716,31 +929,76 @@ def run(
 ) -> tuple[pd.DataFrame, Path]:
     """Run the grid, write `results.csv`, `config.json`, `environment.json` and per-epoch logs.
 
-    The table is first written as `results.csv.partial` and renamed only when every cell has
-    finished, so a results.csv is always complete. A learner that fails (LearnerError) fails
-    its cells only: the others still run, their rows stay in `results.csv.partial`, the
-    failures are listed in `failures.json`, and RunFailed is raised at the end.
+    Each cell's rows are written to `cells/` as soon as it finishes. Running again into the
+    same folder with the same config resumes: finished cells are kept, the others run (a
+    folder holding another config is refused; `force` clears it and starts over). Ctrl-C
+    raises RunInterrupted, saying how many cells are done. The table is written as
+    `results.csv` (with `manifest.json`) only when every cell has finished, so a results.csv is
+    always complete; it is built from the cell files in a fixed order, so a resumed run, or
+    one with any `jobs`, gives the table of an uninterrupted serial run. A learner that fails
+    (LearnerError) fails its cells only: the others still run, their rows go to
+    `results.csv.partial`, the failures to `failures.json`, and RunFailed is raised at the end.
     With `save_embeddings`, `embeddings/<learner>_seed<seed>.npz` holds each model's final
     embeddings in the layout `pid-bench score` reads (scoring them gives the same numbers).
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     ds0 = dataset_for_seed(cfg, cfg.seeds[0])
-    run_id, out, env = _open_run_folder(cfg, out, force, ds0)
+    out, env, resumed = _prepare_run_folder(cfg, out, force, ds0, jobs=jobs)
     cells = plan_cells(cfg)
+    cells_dir = out / CELLS_DIR
     emb_dir = out / "embeddings" if save_embeddings else None
-    rows, failures = _run_cells(cfg, cells, out / "logs", emb_dir, jobs, quiet)
-    if emb_dir is not None:
+    if resumed and not cells_dir.is_dir() and (out / "results.csv").is_file():
+        # a finished run written before cell files existed: nothing to resume
+        return read_results(out), out
+
+    def is_done(cell: Cell) -> bool:
+        if not _cell_file(cells_dir, cell).is_file():
+            return False
+        return emb_dir is None or (emb_dir / _part_name(cell)).is_file() or _merged(emb_dir, cell)
+
+    todo = [c for c in cells if not is_done(c)]
+    n_done = len(cells) - len(todo)
+    if resumed and not quiet:
+        print(f"resuming {out}: {n_done} of {len(cells)} cells already done", file=sys.stderr)
+    cells_dir.mkdir(exist_ok=True)
+    try:
+        _, failures = _run_cells(
+            cfg,
+            todo,
+            out / "logs",
+            emb_dir,
+            jobs,
+            quiet,
+            on_done=lambda cell, rows: _save_cell(cells_dir, cell, rows),
+            already=n_done,
+        )
+    except KeyboardInterrupt:
+        n = sum(_cell_file(cells_dir, c).is_file() for c in cells)
+        raise RunInterrupted(
+            f"interrupted: {n} of {len(cells)} cells are done and kept in {cells_dir}; run the "
+            "same command again to resume (--force starts over)"
+        ) from None
+    rows = [r for c in cells if is_done(c) for r in _load_cell(_cell_file(cells_dir, c))]
+    if emb_dir is not None and not failures:
         _merge_embeddings(cfg, emb_dir, cells)
-    df = _table(rows, cfg, env, run_id)
+    df = _table(rows, cfg, env, env["run_id"])
     _write_table(df, out, failures, len(cells))
     return df, out
 
 
+def _merged(emb_dir: Path, cell: Cell) -> bool:
+    """Whether `cell`'s embeddings are already in its learner's merged file."""
+    return (emb_dir / f"{cell.learner}_seed{cell.seed}.npz").is_file()
+
+
 def run_in_memory(cfg: RunConfig, *, quiet: bool = True) -> pd.DataFrame:
     """The results table of `cfg` without writing anything (RunFailed if a learner fails)."""
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_id = _new_run_id()
     env = _environment(cfg, run_id)
     cells = plan_cells(cfg)
-    rows, failures = _run_cells(cfg, cells, None, None, 1, quiet)
+    done, failures = _run_cells(cfg, cells, None, None, 1, quiet)
+    rows = [r for c in cells if c in done for r in done[c]]
     df = _table(rows, cfg, env, run_id)
     if failures:
         raise RunFailed(_failure_text(failures), df if rows else None, _failure_records(failures))
@@ -791,7 +1049,8 @@ def score(
     ds = dataset_for_seed(cfg, seed)
     tasks = tuple(t for t in cfg.tasks if t in ds.tasks)
     arrays, epoch = load_embeddings(embeddings, ds, tasks, data_name=str(data))
-    run_id, out, env = _open_run_folder(cfg, out, force, ds)
+    out, env, _ = _prepare_run_folder(cfg, out, force, ds, resumable=False)
+    run_id = env["run_id"]
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for task in tasks:

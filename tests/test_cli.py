@@ -197,3 +197,80 @@ def test_sweep_then_report(tmp_path, capsys):
         str(tmp_path / "b"),
     ]
     assert main(bad) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["run", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+        (["run", "--seeds", "-1"], "argument --seeds: must be at least 0, got -1"),
+        (["run", "--jobs", "0"], "argument --jobs: must be at least 1, got 0"),
+        (["run", "--threads", "0"], "argument --threads: must be at least 1, got 0"),
+        (["run", "--batch-size", "1"], "argument --batch-size: must be at least 2, got 1"),
+        (["run", "--lr", "-1"], "argument --lr: must be a positive finite number, got -1"),
+        (["run", "--lr", "nan"], "argument --lr: must be a positive finite number, got nan"),
+        (["score", "--seed", "-3", "--data", "d", "--embeddings", "e", "--name", "n"], "--seed"),
+        (["estimate", "--clusters", "0"], "argument --clusters: must be at least 1, got 0"),
+        (["check", "r", "--baseline", "b", "--tolerance", "-0.1"], "must be a finite number"),
+    ],
+)
+def test_out_of_range_flags_exit_2(argv, match, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1
+
+
+@pytest.fixture
+def places(tmp_path):
+    """A file, a folder, a path under a file and a place nothing can be written to."""
+    a_file = tmp_path / "a_file.txt"
+    a_file.write_text("not a folder\n")
+    a_dir = tmp_path / "a_dir"
+    a_dir.mkdir()
+    return {
+        "file": str(a_file),
+        "dir": str(a_dir),
+        "under_file": str(a_file / "sub"),
+        "unwritable": "/proc/pid_bench_cannot_write_here",  # even root cannot create it
+        "text": str(a_file),
+    }
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["run", "--out", "{file}"], "--out {file} is a file; give a folder"),
+        (["run", "--out", "{under_file}"], "cannot write the run folder {under_file}"),
+        (["run", "--out", "{unwritable}"], "cannot write the run folder {unwritable}"),
+        (["generate", "--generator", "bits", "--out", "{dir}"], "--out {dir} is a folder"),
+        (
+            ["generate", "--generator", "bits", "--out", "{under_file}/d.npz"],
+            "cannot create the folder of {under_file}/d.npz",
+        ),
+        (["report", "{dir}", "--out", "{file}"], "--out {file} is a file; report writes"),
+        (["baseline", "{dir}", "--out", "{dir}"], "--out {dir} is a folder"),
+        (["run", "--learner-set", "junk"], "--learner-set expects LEARNER.KEY=VALUE, got 'junk'"),
+        (["run", "--learner-set", "comm=1"], "--learner-set expects LEARNER.KEY=VALUE"),
+        (["estimate", "--joint", "{text}"], "{text} is not a .npy file; --joint takes a .npy"),
+        (
+            ["estimate", "--joint", "{text}", "--generator", "bits"],
+            "--generator belong to estimating from a generator's samples",
+        ),
+        (["estimate", "--measure", "mmi"], "--measure applies to --joint"),
+    ],
+)
+def test_bad_places_and_combinations_exit_2(argv, match, places, capsys):
+    argv = [a.format(**places) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert match.format(**places) in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_estimate_joint_rejects_an_npz(tmp_path, capsys):
+    f = tmp_path / "joint.npz"
+    np.savez(f, p=np.full((2, 2, 2), 1 / 8))
+    assert main(["estimate", "--joint", str(f)]) == 2
+    assert "is a .npz archive; --joint takes a .npy file" in capsys.readouterr().err

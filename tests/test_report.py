@@ -197,6 +197,11 @@ def test_error_empty_table(tmp_path: Path) -> None:
 
 def test_error_no_linear_probe_rows(tmp_path: Path) -> None:
     mlp_only = write_fixture_run(tmp_path / "mlp", learners=("comm",), seeds=(0,), probes=("mlp",))
+    # A run always probes linearly: its config makes the table incomplete ...
+    with pytest.raises(ValueError, match="lacks results its config.json lists"):
+        make_report([mlp_only], tmp_path / "out")
+    # ... and a table made by hand, without a config, has nothing to draw from.
+    (mlp_only / "config.json").unlink()
     with pytest.raises(ValueError, match="no linear-probe rows"):
         make_report([mlp_only], tmp_path / "out")
     normal = write_fixture_run(tmp_path / "ok", learners=("cross",), seeds=(0,))

@@ -110,10 +110,38 @@ def test_bad_config(kw, match):
         _cfg(**kw)
 
 
-def test_refuses_to_overwrite(two_epoch_run):
+def test_refuses_to_overwrite_another_config(two_epoch_run):
     _, path = two_epoch_run
-    with pytest.raises(ValueError, match="already holds results.csv"):
-        run(_cfg(), path, quiet=True)
+    with pytest.raises(ValueError, match=r"another config \(learners: .*; re-run with its"):
+        run(_cfg(learners=["comm"]), path, quiet=True)
+    # the same config is the same run: nothing to do, the same table
+    df, _ = two_epoch_run
+    again, _ = run(_cfg(), path, quiet=True)
+    pd.testing.assert_frame_equal(again, df)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"seeds": [-1]}, "seeds must be distinct non-negative integers, got -1"),
+        ({"seeds": [0, 0]}, "seeds must be distinct"),
+        ({"train_overrides": {"threads": 0}}, "threads >= 1"),
+    ],
+)
+def test_bad_seeds_and_threads(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _cfg(**kw)
+
+
+def test_out_that_cannot_be_a_run_folder(tmp_path):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(ValueError, match="is a file; give a folder"):
+        run(_cfg(), a_file, quiet=True)
+    with pytest.raises(ValueError, match="cannot write the run folder .*file.txt/run"):
+        run(_cfg(), a_file / "run", quiet=True)
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        run(_cfg(), tmp_path / "r", jobs=0, quiet=True)
 
 
 def test_learner_set_overrides_hyperparameter(tmp_path):
