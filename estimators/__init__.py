@@ -6,24 +6,36 @@ Usable on its own (numpy, scipy, scikit-learn only):
     pid(p, measure="broja")          # p[x1, x2, y] -> PIDResult
     DiscretePID().fit(x1, x2, y)     # discrete samples
     ClusteredPID(n_clusters=20, random_state=0).fit(x1, x2, y)  # continuous modalities
+    ClusteredPID(bias_correction="shuffle")  # minus the label-permutation null (small n)
+
+A fit with too few samples per cell for its plug-in joint warns with `SmallSampleWarning`.
 """
 
 from estimators._broja import BrojaSolution, BrojaSolverError, solve_broja
 from estimators._info import entropy_bits, joint_infos_bits, mutual_info_bits
 from estimators._result import PIDResult
-from estimators.base import ESTIMATORS, PIDEstimator, get_estimator, register
-from estimators.clustered import ClusteredPID
+from estimators.base import (
+    ESTIMATORS,
+    PIDEstimator,
+    SmallSampleWarning,
+    get_estimator,
+    register,
+)
+from estimators.clustered import BIAS_CORRECTIONS, ClusteredPID, ClusteredPIDResult
 from estimators.discrete import MEASURES, DiscretePID, joint_from_samples, pid
 
 __all__ = [
+    "BIAS_CORRECTIONS",
     "ESTIMATORS",
     "MEASURES",
     "BrojaSolution",
     "BrojaSolverError",
     "ClusteredPID",
+    "ClusteredPIDResult",
     "DiscretePID",
     "PIDEstimator",
     "PIDResult",
+    "SmallSampleWarning",
     "entropy_bits",
     "get_estimator",
     "joint_from_samples",

@@ -175,3 +175,26 @@ def check_positive_int(value: object, name: str, allow_none: bool = False) -> in
         accepted = "a positive integer or None" if allow_none else "a positive integer"
         raise ValueError(f"{name} must be {accepted}; got {value!r}")
     return int(value)
+
+
+def check_choice(value: object, name: str, valid: Sequence[str]) -> str:
+    """`value` if it is one of the strings `valid` (case-insensitive), else a ValueError."""
+    if isinstance(value, str) and value.lower() in valid:
+        return value.lower()
+    raise ValueError(f"unknown {name} {value!r}; valid values: {', '.join(map(repr, valid))}")
+
+
+def check_random_state_param(value: object, name: str = "random_state") -> None:
+    """None, an int seed in [0, 2**32 - 1] or a `np.random.RandomState`, as scikit-learn takes."""
+    if value is None or isinstance(value, np.random.RandomState):
+        return
+    if (
+        not isinstance(value, bool)
+        and isinstance(value, int | np.integer)
+        and 0 <= value <= np.iinfo(np.uint32).max
+    ):
+        return
+    raise ValueError(
+        f"{name} must be None, an int seed in [0, 2**32 - 1] or a numpy.random.RandomState; "
+        f"got {value!r}"
+    )

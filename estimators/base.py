@@ -16,6 +16,10 @@ ESTIMATORS: dict[str, type[PIDEstimator]] = {}
 _E = TypeVar("_E", bound="type[PIDEstimator]")
 
 
+class SmallSampleWarning(UserWarning):
+    """An estimate rests on too few samples per cell of its plug-in joint to be trusted."""
+
+
 def register(name: str) -> Callable[[_E], _E]:
     """Class decorator adding an estimator to `ESTIMATORS` under `name`."""
 

@@ -203,7 +203,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         )
         print(f"task {t}:")
         print(_pid_line("  true (latent, exact)", ds.true_pid[t]))
-        print(_pid_line(f"  clustered (k={args.clusters})", est.pid_))
+        flag = f"  small sample: {est.samples_per_cell_:.1f}/cell" if est.small_sample_ else ""
+        print(_pid_line(f"  clustered (k={args.clusters})", est.pid_) + flag)
     return 0
 
 

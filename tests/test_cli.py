@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from estimators import SmallSampleWarning
 from pid_bench.cli import main
 
 COMMANDS = [
@@ -106,6 +107,14 @@ def test_estimate_generator_synergy_close_to_truth(capsys):
     assert t["S"] == pytest.approx(2.0, abs=1e-6) and t["R"] == pytest.approx(0.0, abs=1e-6)
     for k in ("R", "U1", "U2", "S"):
         assert abs(t[k] - e[k]) < 0.1, (k, t[k], e[k])
+
+
+def test_estimate_prints_the_small_sample_flag(capsys):
+    argv = ["estimate", "--generator", "bits", "--task", "synergy", "--set", "n_train=300"]
+    with pytest.warns(SmallSampleWarning, match="300 samples over"):
+        assert main(argv) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "clustered" in ln)
+    assert re.search(r"S=\s*[\d.]+  I=\s*[\d.]+  small sample: \d\.\d/cell$", line)
 
 
 def test_generate_npz(tmp_path, capsys):
