@@ -58,11 +58,13 @@ def read(path: str | Path, *, complete: bool = True) -> pd.DataFrame:
     if p.is_dir():
         p = p / "results.csv"
     if not p.is_file():
-        partial = p.with_name("results.csv.partial")
-        if partial.is_file():
+        cells = p.with_name("cells")
+        if p.with_name("results.csv.partial").is_file() or cells.is_dir():
+            n = len(list(cells.glob("*.json"))) if cells.is_dir() else 0
             raise ValueError(
-                f"{p.parent} holds an unfinished run (results.csv.partial, no results.csv): "
-                "run the same command again to finish it; see failures.json for failed cells"
+                f"{p.parent} holds an unfinished run ({n} finished cells in cells/, no "
+                "results.csv): run the same command again to finish it (failures.json lists "
+                "failed cells, if any)"
             )
         raise ValueError(f"no results table at {p}: expected a run folder or a results.csv file")
     try:
