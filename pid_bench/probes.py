@@ -117,16 +117,22 @@ def mlp_probe(
 def clustered_pid(
     z1: np.ndarray, z2: np.ndarray, y: np.ndarray, cfg: ProbeConfig = ProbeConfig(), seed: int = 0
 ) -> dict[str, float]:
-    """Clustered (CVX-style) PID of (z1, z2; y) in bits."""
-    from estimators import ClusteredPID
+    """Clustered (CVX-style) PID of (z1, z2; y) in bits, and the mean samples per occupied
+    (cluster1, cluster2, y) cell: below `estimators.clustered.MIN_SAMPLES_PER_CELL` the
+    plug-in atoms are biased upward, and the report says so."""
+    from estimators import ClusteredPID, SmallSampleWarning
 
-    est = ClusteredPID(n_clusters=cfg.pid_clusters, random_state=seed).fit(z1, z2, y)
+    with warnings.catch_warnings():
+        # recorded as the samples_per_cell row instead of a warning per cell of a run
+        warnings.simplefilter("ignore", SmallSampleWarning)
+        est = ClusteredPID(n_clusters=cfg.pid_clusters, random_state=seed).fit(z1, z2, y)
     return {
         "redundancy": est.redundancy_,
         "unique1": est.unique1_,
         "unique2": est.unique2_,
         "synergy": est.synergy_,
         "mutual_info": est.mutual_info_,
+        "samples_per_cell": est.samples_per_cell_,
     }
 
 

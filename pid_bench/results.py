@@ -20,7 +20,7 @@ COLUMNS: tuple[str, ...] = (
     "seed",  # repetition seed (int)
     "task",  # redundancy | unique1 | unique2 | synergy
     "probe",  # linear | mlp | pid_clustered
-    "metric",  # balanced_accuracy | mi_bits | capture | chance | redundancy | unique1 | ...
+    "metric",  # balanced_accuracy | mi_bits | capture | chance | redundancy | samples_per_cell ...
     "value",  # float
     "epoch",  # epoch the representation was read at (final epoch for final results)
     "true_atom",  # the PID atom the task isolates (redundancy|unique1|unique2|synergy)

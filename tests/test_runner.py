@@ -43,6 +43,9 @@ def test_run_writes_schema(two_epoch_run):
     assert set(df["task"]) == {"redundancy", "unique1", "unique2", "synergy"}
     assert set(df["learner"]) == {"comm", "cross", "supervised"}
     assert {"linear", "mlp", "pid_clustered"} <= set(df["probe"])
+    # the clustered PID says how many samples each occupied cell of its joint had
+    spc = df[(df["probe"] == "pid_clustered") & (df["metric"] == "samples_per_cell")]
+    assert len(spc) == 4 * spc["learner"].nunique() and (spc["value"] > 0).all()
     lin = df[(df["probe"] == "linear") & (df["metric"] == "balanced_accuracy")]
     assert lin["value"].between(0, 1).all()
     assert df["value"].notna().all()
