@@ -13,6 +13,7 @@ All numbers are linear-probe balanced accuracy at the final epoch, averaged over
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,18 +104,27 @@ class FloorCeiling:
         return out
 
     def format(self) -> str:
-        """The printed floor/ceiling summary."""
+        """The printed floor/ceiling summary (notes wrapped to `WIDTH` characters)."""
         if self.tasks.empty:
             return "\n".join(self.notes)
+        notes = [_wrap(f"note: {n}") for n in self.notes]
         lines = [
             f"floor / ceiling (linear probe, balanced accuracy): floor = {FLOOR} (frozen random "
-            f"encoders), ceiling = {CEILING}; position = (acc - floor) / (ceiling - floor)",
+            f"encoders), ceiling = {CEILING};",
+            "position = (acc - floor) / (ceiling - floor), 0 at the floor and 1 at the ceiling",
             f"{'':<24}" + "".join(f"{t:>12}" for t in self.tasks["task"]),
         ]
         for label, *cells in self.rows():
             lines.append(f"{label:<24}" + "".join(f"{c:>12}" for c in cells))
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        return "\n".join(lines + notes)
+
+
+#: Width the printed floor/ceiling notes are wrapped to (the printed summary's too).
+WIDTH = 118
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
 
 def _fmt(x: float, digits: int = 3) -> str:
