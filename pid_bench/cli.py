@@ -269,7 +269,8 @@ def _run_config(args: argparse.Namespace, generator_params: dict, sweep=None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pid_bench.runner import format_floor_ceiling, format_summary, run
+    from pid_bench.runner import run
+    from pid_bench.summary import format_floor_ceiling, format_summary, report_pointer
 
     params = _generator_params(args.generator, args.set) if not args.data else _kv(args.set)
     cfg = _run_config(args, params)
@@ -281,16 +282,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
         save_embeddings=args.save_embeddings,
     )
-    print(format_summary(df, cfg.learners))
+    print(format_summary(df, cfg.learners, plugins=cfg.plugins))
     print(format_floor_ceiling(df, cfg))
     print(f"results: {out / 'results.csv'}")
     if args.save_embeddings:
         print(f"embeddings: {out / 'embeddings'} (pid-bench score reads them)")
+    print(report_pointer(out))
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from pid_bench.runner import format_summary, score
+    from pid_bench.runner import score
+    from pid_bench.summary import format_summary, report_pointer
 
     df, out = score(
         args.data,
@@ -306,12 +309,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     )
     print(format_summary(df, (args.name,)))
     print(f"results: {out / 'results.csv'}")
+    print(report_pointer(out))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     import generators
-    from pid_bench.runner import format_floor_ceiling, format_summary, run
+    from pid_bench.runner import run
+    from pid_bench.summary import format_floor_ceiling, format_summary
 
     base = _generator_params(args.generator, args.set)
     root = Path(args.out) if args.out else Path("runs") / f"sweep-{args.generator}-{args.param}"
@@ -325,9 +330,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         out = root / f"{args.param}={v}"
         df, _ = run(cfg, out, jobs=args.jobs, quiet=args.quiet, force=args.force)
         print(f"\n{args.param} = {v}")
-        print(format_summary(df, cfg.learners))
+        print(format_summary(df, cfg.learners, plugins=cfg.plugins))
         print(format_floor_ceiling(df, cfg))
-    print(f"sweep folders under {root}; draw them with: pid-bench report {root}/* --out DIR")
+    print(
+        f"sweep folders under {root}; figures and full tables: pid-bench report {root}/* "
+        "--out DIR (a folder outside it)"
+    )
     return 0
 
 

@@ -13,7 +13,10 @@ All numbers are linear-probe balanced accuracy at the final epoch, averaged over
 from __future__ import annotations
 
 import math
+import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +33,53 @@ FLOOR_SLACK = 0.10
 MIN_RANGE = 0.10
 #: A learner more than this above the ceiling is reported: the ceiling does not bound it.
 CEILING_SLACK = 0.02
+
+#: Role of a learner trained on the task's labels (`Learner.supervised`): a ceiling.
+LABELS = "labels"
+#: Role of a frozen, untrained encoder the others are read against (`FLOOR`, or a learner's
+#: `Learner.untrained_floor`): a floor.
+FLOOR_ROLE = "floor"
+#: How each role is named in printed summaries, tables and figure legends.
+ROLE_TEXT: dict[str, str] = {
+    LABELS: "trained on labels (ceiling)",
+    FLOOR_ROLE: "frozen untrained encoder (floor)",
+}
+
+
+def learner_roles(learners: Sequence[str], plugins: dict[str, str] | None = None) -> dict[str, str]:
+    """learner -> `LABELS` or `FLOOR_ROLE`, for the learners of `learners` that have one.
+
+    `LABELS`: the learner's class trains on the task label (`supervised = True`: the ceiling
+    `supervised`, `shared_private`, or a plug-in that says so). `FLOOR_ROLE`: the learner is
+    the floor (`FLOOR`) or the untrained architecture of a built-in learner or of a learner in
+    `learners` (`untrained_floor`, e.g. CoMM -> `random_fusion`). The roles come from the
+    classes, so plug-ins are marked by their own attributes; `plugins` maps plug-in names to
+    where their class is imported from (the run config's `plugins`). A learner whose class
+    cannot be loaded here (scored embeddings, a plug-in not importable from here) gets a role
+    only by name (`FLOOR`, or another learner's untrained floor).
+    """
+    # torch-heavy; only needed here, so that `import pid_bench.discrimination` stays light
+    from pid_bench.learners import LEARNERS
+    from pid_bench.learners.plugins import learner_class
+
+    classes: dict[str, Any] = {}
+    for name in learners:
+        try:
+            classes[name] = learner_class(name, (plugins or {}).get(name, ""))
+        except ValueError:
+            continue
+    floors = {FLOOR}
+    for cls in (*LEARNERS.values(), *classes.values()):
+        floor = getattr(cls, "untrained_floor", None)
+        if floor:
+            floors.add(str(floor))
+    roles: dict[str, str] = {}
+    for name in learners:
+        if getattr(classes.get(name), "supervised", False) is True:
+            roles[name] = LABELS
+        elif name in floors:
+            roles[name] = FLOOR_ROLE
+    return roles
 
 
 @dataclass
@@ -54,18 +104,27 @@ class FloorCeiling:
         return out
 
     def format(self) -> str:
-        """The printed floor/ceiling summary."""
+        """The printed floor/ceiling summary (notes wrapped to `WIDTH` characters)."""
         if self.tasks.empty:
             return "\n".join(self.notes)
+        notes = [_wrap(f"note: {n}") for n in self.notes]
         lines = [
             f"floor / ceiling (linear probe, balanced accuracy): floor = {FLOOR} (frozen random "
-            f"encoders), ceiling = {CEILING}; position = (acc - floor) / (ceiling - floor)",
+            f"encoders), ceiling = {CEILING};",
+            "position = (acc - floor) / (ceiling - floor), 0 at the floor and 1 at the ceiling",
             f"{'':<24}" + "".join(f"{t:>12}" for t in self.tasks["task"]),
         ]
         for label, *cells in self.rows():
             lines.append(f"{label:<24}" + "".join(f"{c:>12}" for c in cells))
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        return "\n".join(lines + notes)
+
+
+#: Width the printed floor/ceiling notes are wrapped to (the printed summary's too).
+WIDTH = 118
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
 
 def _fmt(x: float, digits: int = 3) -> str:

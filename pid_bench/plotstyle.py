@@ -106,6 +106,28 @@ TRUE_BAR: dict[str, Any] = {"facecolor": "white", "edgecolor": "#333333", "hatch
 #: Reference lines (chance level, full capture).
 REFERENCE_LINE: dict[str, Any] = {"color": "#222222", "linestyle": (0, (3, 2)), "linewidth": 0.8}
 
+#: How a learner with a role (`pid_bench.discrimination.learner_roles`) is set apart from the
+#: others: its bars carry a white hatch (cross-hatched: trained on the task labels, a ceiling;
+#: dotted: a frozen untrained encoder, a floor), its lines a dash pattern. The "true value"
+#: bars' hatch (`TRUE_BAR`: dark diagonal lines on white) is neither.
+ROLE_HATCH: dict[str, str] = {"labels": "xxxx", "floor": "...."}
+ROLE_LINESTYLE: dict[str, Any] = {"labels": (0, (4, 1.5)), "floor": (0, (4, 1.5, 1, 1.5))}
+#: What a role's hatch and dash mean, as the legend says it.
+ROLE_LABELS: dict[str, str] = {
+    "labels": "trained on labels (ceiling)",
+    "floor": "frozen untrained (floor)",
+}
+#: A bar shorter than this fraction of its axis is drawn invisibly thin, so it gets a marker
+#: on the baseline (`ZERO_MARKER`) that says "about zero" rather than "missing".
+ZERO_FRACTION = 0.015
+ZERO_MARKER: dict[str, Any] = {
+    "marker": "o",
+    "markersize": 3.2,
+    "markeredgecolor": "#222222",
+    "markeredgewidth": 0.6,
+    "linestyle": "none",
+}
+
 
 @dataclass(frozen=True)
 class LearnerStyle:
@@ -115,6 +137,18 @@ class LearnerStyle:
     label: str
     color: str
     marker: str
+    #: "labels", "floor" or "" (`pid_bench.discrimination.learner_roles`)
+    role: str = ""
+
+    @property
+    def hatch(self) -> str | None:
+        """The hatch of this learner's bars (None: plain)."""
+        return ROLE_HATCH.get(self.role)
+
+    @property
+    def linestyle(self) -> Any:
+        """The dash pattern of this learner's lines."""
+        return ROLE_LINESTYLE.get(self.role, "-")
 
 
 def learner_order(names: Iterable[str]) -> list[str]:
@@ -124,12 +158,17 @@ def learner_order(names: Iterable[str]) -> list[str]:
     return known + sorted(names - set(LEARNER_ORDER))
 
 
-def learner_styles(names: Iterable[str]) -> dict[str, LearnerStyle]:
-    """Colour, marker and label for each learner, in display order.
+def learner_styles(
+    names: Iterable[str], roles: dict[str, str] | None = None
+) -> dict[str, LearnerStyle]:
+    """Colour, marker, label and role for each learner, in display order.
 
     Known learners always get the same colour; unknown ones get spare colours in sorted order,
-    so the mapping is the same for every figure drawn from the same set of learners.
+    so the mapping is the same for every figure drawn from the same set of learners. `roles`
+    (learner -> "labels" | "floor") sets the hatch and dash pattern that mark ceilings and
+    floors.
     """
+    roles = roles or {}
     styles: dict[str, LearnerStyle] = {}
     spare = 0
     for name in learner_order(names):
@@ -139,7 +178,8 @@ def learner_styles(names: Iterable[str]) -> dict[str, LearnerStyle]:
             color = _SPARE_COLOURS[spare % len(_SPARE_COLOURS)]
             marker = _SPARE_MARKERS[spare % len(_SPARE_MARKERS)]
             spare += 1
-        styles[name] = LearnerStyle(name, LEARNER_LABELS.get(name, name), color, marker)
+        label = LEARNER_LABELS.get(name, name)
+        styles[name] = LearnerStyle(name, label, color, marker, roles.get(name, ""))
     return styles
 
 
@@ -220,8 +260,10 @@ def style() -> Iterator[None]:
         yield
 
 
-def top_legend(fig: Figure, handles: Sequence[Any], margin_in: float = 0.05) -> Legend:
-    """A legend above the axes with as many columns as fit across the figure.
+def top_legend(
+    fig: Figure, handles: Sequence[Any], margin_in: float = 0.05, title: str | None = None
+) -> Legend:
+    """A legend above the axes with as many columns as fit across the figure, under `title`.
 
     Widths are measured with the renderer (legend columns are as wide as their widest entry),
     so short labels share a row and the legend never spills past the figure's edge.
@@ -231,7 +273,9 @@ def top_legend(fig: Figure, handles: Sequence[Any], margin_in: float = 0.05) -> 
     renderer = fig.canvas.get_renderer()
     limit = fig.get_figwidth() - margin_in
     for ncol in range(len(handles), 0, -1):
-        legend = fig.legend(handles=list(handles), loc="outside upper center", ncol=ncol)
+        legend = fig.legend(
+            handles=list(handles), loc="outside upper center", ncol=ncol, title=title
+        )
         if ncol == 1 or legend.get_window_extent(renderer).width / fig.dpi <= limit:
             return legend
         legend.remove()

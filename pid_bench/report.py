@@ -34,7 +34,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from pid_bench import plotstyle
-from pid_bench.discrimination import CEILING, FLOOR, floor_ceiling
+from pid_bench.discrimination import CEILING, FLOOR, floor_ceiling, learner_roles
 from pid_bench.results import final_epoch, read_runs
 
 #: Task order of tables and figures (as `generators.base.TASKS`; not imported, because importing
@@ -81,7 +81,7 @@ def make_report(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     generators = sorted(df["generator"].unique())
-    styles = plotstyle.learner_styles(df["learner"].unique())
+    styles = plotstyle.learner_styles(df["learner"].unique(), report_roles(df))
     sections: list[_Section] = []
     for gen in generators:
         suffix = "" if len(generators) == 1 else f"_{_slug(gen)}"
@@ -135,6 +135,15 @@ def load_report_table(run_dirs: Sequence[str | Path]) -> tuple[pd.DataFrame, lis
         )
         df = df[~bad]
     return df.reset_index(drop=True), notes
+
+
+def report_roles(df: pd.DataFrame) -> dict[str, str]:
+    """learner -> "labels" (trained on the task labels: a ceiling) or "floor" (a frozen
+    untrained encoder), from the learners' classes (`discrimination.learner_roles`); plug-ins
+    are loaded from where the runs' configs say they came from."""
+    from pid_bench.check import run_plugins
+
+    return learner_roles(plotstyle.learner_order(df["learner"].unique()), run_plugins(df))
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,30 +258,86 @@ def _build_section(
 
 
 def _new_figure(height: float, width: float = plotstyle.COLUMN_WIDTH) -> Figure:
+    """A figure `height` inches tall without its legend (`_top_legend` adds the legend's)."""
     return Figure(figsize=(width, height), layout="constrained")
 
 
 def _learner_handles(
-    learners: Sequence[str], styles: dict[str, plotstyle.LearnerStyle], kind: str
+    learners: Sequence[str],
+    styles: dict[str, plotstyle.LearnerStyle],
+    kind: str,
+    suffixes: dict[str, str] | None = None,
 ) -> list[Any]:
-    if kind == "bar":
-        return [Patch(facecolor=styles[n].color, label=styles[n].label) for n in learners]
-    return [
-        Line2D([], [], color=styles[n].color, marker=styles[n].marker, label=styles[n].label)
-        for n in learners
-    ]
+    """One legend entry per learner (hatched or dashed as its bars or lines are), then one per
+    role present saying what the hatch or dash means. `suffixes` are appended to labels."""
+    suffixes = suffixes or {}
+    handles: list[Any] = []
+    for n in learners:
+        st = styles[n]
+        label = st.label + suffixes.get(n, "")
+        if kind == "bar":
+            handles.append(
+                Patch(facecolor=st.color, edgecolor="white", hatch=st.hatch, label=label)
+            )
+        else:
+            handles.append(
+                Line2D(
+                    [], [], color=st.color, marker=st.marker, linestyle=st.linestyle, label=label
+                )
+            )
+    for role in plotstyle.ROLE_HATCH:
+        if not any(styles[n].role == role for n in learners):
+            continue
+        text = plotstyle.ROLE_LABELS[role]
+        if kind == "bar":
+            handles.append(
+                Patch(
+                    facecolor="white",
+                    edgecolor="#444444",
+                    hatch=plotstyle.ROLE_HATCH[role],
+                    label=text,
+                )
+            )
+        else:
+            handles.append(
+                Line2D(
+                    [], [], color="#555555", linestyle=plotstyle.ROLE_LINESTYLE[role], label=text
+                )
+            )
+    return handles
 
 
-def _top_legend(fig: Figure, handles: list[Any]) -> None:
-    plotstyle.top_legend(fig, handles)
+def _zero_handle() -> Line2D:
+    return Line2D(
+        [], [], markerfacecolor="white", label="≈ 0 (bar too short to see)", **plotstyle.ZERO_MARKER
+    )
+
+
+def _top_legend(fig: Figure, handles: list[Any], title: str | None = None) -> None:
+    """The legend above the axes; the figure grows by the legend's height, so that the axes
+    keep the height `_new_figure` gave them however many rows the legend needs."""
+    legend = plotstyle.top_legend(fig, handles, title=title)
+    height = legend.get_window_extent(fig.canvas.get_renderer()).height / fig.dpi
+    fig.set_figheight(fig.get_figheight() + height + _LEGEND_PAD_IN)
+
+
+#: Space between the legend and the axes, inches.
+_LEGEND_PAD_IN = 0.06
 
 
 def _grouped_bars(
     ax: Any,
     groups: Sequence[str],
     series: Sequence[tuple[dict[str, float], dict[str, float], dict[str, Any]]],
-) -> float:
-    """Draw bar series side by side within each group; return the width of one bar."""
+    top: float,
+) -> tuple[float, bool]:
+    """Draw bar series side by side within each group, the y axis from 0 to `top`; return the
+    width of one bar and whether any bar was too short to see.
+
+    A bar shorter than `plotstyle.ZERO_FRACTION * top` gets a marker in its colour on the
+    baseline, so that a value of (about) zero does not look like a missing bar.
+    """
+    zero_drawn = False
     n = max(len(series), 1)
     # Few bars per group would otherwise become slabs; cap each at a fifth of the spacing.
     width = min(0.82 / n, 0.2)
@@ -293,10 +358,24 @@ def _grouped_bars(
             linewidth=0.4,
             **kw,
         )
+        tiny = keep & (np.abs(np.nan_to_num(m)) < plotstyle.ZERO_FRACTION * top)
+        if tiny.any():
+            colour = kw.get("color", kw.get("facecolor", "white"))
+            ax.plot(
+                pos[tiny],
+                np.zeros(int(tiny.sum())),
+                markerfacecolor=colour,
+                clip_on=False,
+                zorder=5,
+                gid="zero-marker",
+                **plotstyle.ZERO_MARKER,
+            )
+            zero_drawn = True
     ax.set_xticks(x, list(groups))
     ax.set_xlim(-0.5, len(groups) - 0.5)
+    ax.set_ylim(0, top)
     ax.tick_params(axis="x", length=0)
-    return width
+    return width, zero_drawn
 
 
 def _accuracy_bars(
@@ -313,16 +392,15 @@ def _accuracy_bars(
     groups = _interaction_order(stats["interaction"].unique())
     learners = plotstyle.learner_order(stats["learner"].unique())
 
-    fig = _new_figure(2.45)
+    fig = _new_figure(2.0)
     ax = fig.add_subplot()
-    series = []
-    for name in learners:
-        part = stats[stats["learner"] == name].set_index("interaction")
-        kw = {"color": styles[name].color, "edgecolor": "white", "label": styles[name].label}
-        series.append((part["mean"].to_dict(), part["std"].to_dict(), kw))
-    bar = _grouped_bars(ax, groups, series)
+    series = [
+        (*_means_stds(stats, name, "interaction"), _bar_kw(styles[name])) for name in learners
+    ]
+    bar, zero = _grouped_bars(ax, groups, series, 1.0)
     half = len(series) * bar / 2 + 0.04  # the chance line spans its group's bars
-    handles = _learner_handles(learners, styles, "bar")
+    title, suffixes = _seed_legend(stats)
+    handles = _learner_handles(learners, styles, "bar", suffixes)
     drawn_chance = False
     for i, g in enumerate(groups):
         if g in chance:
@@ -330,17 +408,18 @@ def _accuracy_bars(
             drawn_chance = True
     if drawn_chance:
         handles.append(Line2D([], [], label="chance", **plotstyle.REFERENCE_LINE))
-    ax.set_ylim(0, 1.0)
+    if zero:
+        handles.append(_zero_handle())
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel(_ACC_LABEL)
-    _top_legend(fig, handles)
+    _top_legend(fig, handles, title)
 
-    n_seeds = _seed_counts(stats)
     caption = (
         "Linear-probe balanced accuracy on frozen representations, per interaction "
         "(uniqueness averages the unique1 and unique2 tasks). Bars: mean over seeds; "
-        f"error bars: std over seeds ({n_seeds}). Dashed lines: chance (1/K)."
-    )
+        f"error bars: std over seeds ({_seed_counts(stats)}). Dashed lines: chance (1/K). "
+        + _role_caption(learners, styles, "bar", zero)
+    ).strip()
     return _Fig("accuracy_bars" + suffix, "Balanced accuracy per interaction", caption, figure=fig)
 
 
@@ -356,33 +435,40 @@ def _pid_bars(
     learners = plotstyle.learner_order(stats["learner"].unique())
     groups = [ATOM_SYMBOL.get(t, t) for t in tasks]
 
-    fig = _new_figure(2.45)
+    fig = _new_figure(2.0)
     ax = fig.add_subplot()
     true_kw = dict(plotstyle.TRUE_BAR, label="true atom")
     series: list[tuple[dict[str, float], dict[str, float], dict[str, Any]]] = [
         ({ATOM_SYMBOL.get(t, t): truth[t] for t in tasks}, {}, true_kw)
     ]
+    stats = stats[stats["task"].isin(tasks)]
     for name in learners:
-        part = stats[stats["learner"] == name].set_index("task")
-        means = {ATOM_SYMBOL.get(t, t): v for t, v in part["mean"].items() if t in truth}
-        stds = {ATOM_SYMBOL.get(t, t): v for t, v in part["std"].items() if t in truth}
-        kw = {"color": styles[name].color, "edgecolor": "white", "label": styles[name].label}
-        series.append((means, stds, kw))
-    _grouped_bars(ax, groups, series)
+        means, stds = _means_stds(stats, name, "task")
+        series.append(
+            (
+                {ATOM_SYMBOL.get(t, t): v for t, v in means.items()},
+                {ATOM_SYMBOL.get(t, t): v for t, v in stds.items()},
+                _bar_kw(styles[name]),
+            )
+        )
+    top = _nice_top(max([*truth.values(), *(stats["mean"] + stats["std"])]))
+    _, zero = _grouped_bars(ax, groups, series, top)
     ax.set_xticks(
         range(len(tasks)), [f"{ATOM_SYMBOL.get(t, t)}\n({t})" for t in tasks], linespacing=1.1
     )
-    top = max([*truth.values(), *(stats["mean"] + stats["std"])])
-    ax.set_ylim(0, _nice_top(top))
     ax.set_ylabel("information (bits)")
+    title, suffixes = _seed_legend(stats)
     handles = [Patch(label="true atom", **plotstyle.TRUE_BAR)]
-    handles += _learner_handles(learners, styles, "bar")
-    _top_legend(fig, handles)
+    handles += _learner_handles(learners, styles, "bar", suffixes)
+    if zero:
+        handles.append(_zero_handle())
+    _top_legend(fig, handles, title)
     caption = (
         "Bits about each PID atom held by the representation: the linear probe's mutual "
-        "information lower bound on the task that isolates the atom (mean and std over seeds), "
-        "beside the exact atom of the generator (hatched)."
-    )
+        "information lower bound on the task that isolates the atom (mean and std over seeds, "
+        f"{_seed_counts(stats)}), beside the exact atom of the generator (white, hatched). "
+        + _role_caption(learners, styles, "bar", zero)
+    ).strip()
     return _Fig("pid_bars" + suffix, "Information captured per PID atom", caption, figure=fig)
 
 
@@ -397,7 +483,7 @@ def _learning_curves(
     groups = _interaction_order(stats["interaction"].unique())
     learners = plotstyle.learner_order(stats["learner"].unique())
 
-    fig = _new_figure(1.95)
+    fig = _new_figure(1.5)
     axes = fig.subplots(1, len(groups), sharey=True, squeeze=False)[0]
     for ax, g in zip(axes, groups, strict=True):
         for name in learners:
@@ -408,7 +494,15 @@ def _learning_curves(
             st = styles[name]
             x, m, s = part["epoch"], part["mean"], part["std"]
             ax.fill_between(x, m - s, m + s, color=st.color, alpha=0.18, linewidth=0)
-            ax.plot(x, m, color=st.color, marker=st.marker, markersize=2.5, label=st.label)
+            ax.plot(
+                x,
+                m,
+                color=st.color,
+                marker=st.marker,
+                markersize=2.5,
+                linestyle=st.linestyle,
+                label=st.label,
+            )
         if metric == "capture":
             ax.axhline(1.0, color="#999999", linewidth=0.6, linestyle=":", zorder=1)
         ax.set_title(g)
@@ -421,12 +515,14 @@ def _learning_curves(
     axes[0].set_ylabel(ylabel)
     lo = min(0.0, float((stats["mean"] - stats["std"]).min()))
     axes[0].set_ylim(lo, _nice_top(float((stats["mean"] + stats["std"]).max()), floor=1.05))
-    _top_legend(fig, _learner_handles(learners, styles, "line"))
+    title, suffixes = _seed_legend(stats, band=True)
+    _top_legend(fig, _learner_handles(learners, styles, "line", suffixes), title)
     caption = (
         f"Linear-probe {metric.replace('_', ' ')} against training epoch, per interaction; "
-        "line: mean over seeds, band: std over seeds"
-        + (" (dotted: the whole atom)." if metric == "capture" else ".")
-    )
+        f"line: mean over seeds, band: std over seeds ({_seed_counts(stats)})"
+        + ("; dotted: the whole atom. " if metric == "capture" else ". ")
+        + _role_caption(learners, styles, "line")
+    ).strip()
     return _Fig("learning_curves" + suffix, "Learning curves", caption, figure=fig)
 
 
@@ -452,7 +548,7 @@ def _sweep(
 
     ncols = 2 if len(tasks) == 4 else len(tasks)
     nrows = math.ceil(len(tasks) / ncols)
-    fig = _new_figure(0.45 + 1.3 * nrows)
+    fig = _new_figure(0.1 + 1.3 * nrows)
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     xs = np.sort(stats["x"].unique())
     log_x = is_numeric and xs.min() > 0 and xs.max() / xs.min() >= 100
@@ -471,6 +567,7 @@ def _sweep(
                 markersize=2.8,
                 elinewidth=0.6,
                 capsize=1.2,
+                linestyle=st.linestyle,
                 label=st.label,
             )
         if metric == "capture":
@@ -496,12 +593,14 @@ def _sweep(
         fig.supylabel(ylabel, fontsize=plotstyle.FONT_SIZE)
     lo = min(0.0, float((stats["mean"] - stats["std"]).min()))
     axes[0].set_ylim(lo, _nice_top(float((stats["mean"] + stats["std"]).max()), floor=1.05))
-    _top_legend(fig, _learner_handles(learners, styles, "line"))
+    title, suffixes = _seed_legend(stats)
+    _top_legend(fig, _learner_handles(learners, styles, "line", suffixes), title)
     caption = (
         f"Linear-probe {metric.replace('_', ' ')} at the final epoch against the generator "
-        f"parameter `{param}`, per task; mean and std over seeds."
-        + (" Capture = bits / true bits." if metric == "capture" else "")
-    )
+        f"parameter `{param}`, per task; mean and std over seeds ({_seed_counts(stats)})."
+        + (" Capture = bits / true bits. " if metric == "capture" else " ")
+        + _role_caption(learners, styles, "line")
+    ).strip()
     return _Fig(stem, f"Sweep over {param}", caption, figure=fig)
 
 
@@ -524,6 +623,61 @@ def _seed_counts(stats: pd.DataFrame) -> str:
     if len(ns) == 1:
         return f"n = {ns[0]} seed{'s' if ns[0] != 1 else ''}"
     return f"n = {ns[0]}-{ns[-1]} seeds"
+
+
+def _seed_legend(stats: pd.DataFrame, band: bool = False) -> tuple[str, dict[str, str]]:
+    """The legend title stating the number of seeds, and label suffixes `(n=K)` per learner
+    where learners have different numbers of seeds."""
+    spread = "band" if band else "error bars"
+    per = stats.groupby("learner")["n"].agg(["min", "max"]).astype(int)
+    if len(per.drop_duplicates()) <= 1:
+        lo, hi = (int(per["min"].min()), int(per["max"].max())) if len(per) else (0, 0)
+        n = str(lo) if lo == hi else f"{lo}-{hi}"
+        if hi <= 1:
+            return f"n = {n} seed: no {spread}", {}
+        return f"mean ± std over n = {n} seeds", {}
+    suffixes = {
+        name: f" (n={r['min']})" if r["min"] == r["max"] else f" (n={r['min']}-{r['max']})"
+        for name, r in per.iterrows()
+    }
+    return "mean ± std over seeds (n per learner)", suffixes
+
+
+def _means_stds(
+    stats: pd.DataFrame, learner: str, by: str
+) -> tuple[dict[str, float], dict[str, float]]:
+    part = stats[stats["learner"] == learner].set_index(by)
+    return part["mean"].to_dict(), part["std"].to_dict()
+
+
+def _bar_kw(st: plotstyle.LearnerStyle) -> dict[str, Any]:
+    return {"color": st.color, "edgecolor": "white", "hatch": st.hatch, "label": st.label}
+
+
+def _role_caption(
+    learners: Sequence[str],
+    styles: dict[str, plotstyle.LearnerStyle],
+    kind: str,
+    zero: bool = False,
+) -> str:
+    """What the hatches (bars) or dash patterns (lines) of the roles present mean, and the
+    zero markers where drawn."""
+    roles = {styles[n].role for n in learners}
+    mark = {"bar": ("Cross-hatched bars", "dotted bars"), "line": ("Dashed lines", "dash-dotted")}
+    first, second = mark[kind]
+    parts = []
+    if "labels" in roles:
+        parts.append(
+            f"{first}: learners trained on the task labels (ceilings, not self-supervised results)"
+        )
+    if "floor" in roles:
+        parts.append(
+            f"{second if parts else second.capitalize()}: frozen untrained encoders (floors)"
+        )
+    text = "; ".join(parts) + ("." if parts else "")
+    if zero:
+        text += " A marker on the baseline: a bar of about zero (too short to see)."
+    return text.strip()
 
 
 def _write_figure(fig: _Fig, out_dir: Path, formats: Sequence[str]) -> list[Path]:

@@ -46,7 +46,7 @@ from pid_bench.config import (
 from pid_bench.learners import Learner, check_hyperparams
 from pid_bench.learners.base import LearnerError, failed
 from pid_bench.learners.plugins import learner_class, resolve
-from pid_bench.results import COLUMNS, summarise
+from pid_bench.results import COLUMNS
 from pid_bench.results import read as read_results
 from pid_bench.seeding import derive_seed
 from pid_bench.training import ViewFn, embed, resolve_device, train
@@ -1070,66 +1070,3 @@ def score(
 
 
 _SCORE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
-
-def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Learner x task at the final epoch: linear-probe balanced accuracy mean/std, bits, capture."""
-    stats = summarise(df, probes=("linear",))
-    wide = stats.pivot_table(
-        index=["learner", "task"], columns="metric", values=["mean", "std", "n"], aggfunc="first"
-    )
-
-    def col(kind: str, metric: str) -> pd.Series:
-        # capture is absent when a task's true atom is 0 (nothing to capture)
-        key = (kind, metric)
-        return wide[key] if key in wide.columns else pd.Series(np.nan, index=wide.index)
-
-    out = pd.DataFrame(
-        {
-            "acc_mean": col("mean", "balanced_accuracy"),
-            "acc_std": col("std", "balanced_accuracy"),
-            "chance": col("mean", "chance"),
-            "bits": col("mean", "mi_bits"),
-            "capture": col("mean", "capture"),
-            "n_seeds": col("n", "balanced_accuracy"),
-        }
-    )
-    return out.reset_index()
-
-
-def format_floor_ceiling(df: pd.DataFrame, cfg: RunConfig) -> str:
-    """Each learner's place between the task's floor and ceiling (`pid_bench.discrimination`)."""
-    from pid_bench.check import untrained_floors
-    from pid_bench.discrimination import floor_ceiling
-
-    floors = untrained_floors(cfg.learners, cfg.plugins)
-    return floor_ceiling(df, floors, cfg.learners).format()
-
-
-def format_summary(df: pd.DataFrame, learners: tuple[str, ...] | None = None) -> str:
-    """The printed summary: one row per learner, one column per task."""
-    s = summary_table(df)
-    tasks = [t for t in INTERACTIONS["all"] if t in set(s["task"])]
-    order = list(learners) if learners else sorted(s["learner"].unique())
-    head = f"{'learner':<15}" + "".join(f"{t:>30}" for t in tasks)
-    lines = [
-        "linear probe: balanced accuracy mean +- std over seeds | MI lower bound (bits) | capture",
-        head,
-        "-" * len(head),
-    ]
-    for name in order:
-        cells = []
-        for t in tasks:
-            r = s[(s["learner"] == name) & (s["task"] == t)]
-            if r.empty:
-                cells.append(f"{'-':>30}")
-                continue
-            r = r.iloc[0]
-            std = 0.0 if pd.isna(r["acc_std"]) else r["acc_std"]
-            cells.append(
-                f"{r['acc_mean']:.3f}+-{std:.3f} | {r['bits']:.2f}b | {r['capture']:.2f}".rjust(30)
-            )
-        lines.append(f"{name:<15}" + "".join(cells))
-    chance = {t: s[s["task"] == t]["chance"].iloc[0] for t in tasks}
-    lines.append("chance: " + ", ".join(f"{t} {c:.3f}" for t, c in chance.items()))
-    return "\n".join(lines)

@@ -265,3 +265,117 @@ def test_published_numbers_are_set_beside_the_run(tmp_path: Path) -> None:
     bits = write_fixture_run(tmp_path / "b", learners=("comm",), seeds=(0,), generator="bits")
     make_report([bits], tmp_path / "out_bits", formats=("png",))
     assert "published" not in (tmp_path / "out_bits" / "summary.md").read_text()
+
+
+# --- what the figures tell: ceilings and floors, zero bars, seeds --------------------------
+
+
+def _figures(run_dirs: list[Path]) -> dict[str, object]:
+    """name -> matplotlib Figure of every figure of the report of `run_dirs` (not saved)."""
+    from pid_bench import report
+
+    df, _ = report.load_report_table(run_dirs)
+    styles = plotstyle.learner_styles(df["learner"].unique(), report.report_roles(df))
+    section = report._build_section(df, str(df["generator"].iloc[0]), "", styles)
+    return {f.name: f.figure for f in section.figures}
+
+
+def _legend(fig) -> tuple[str, list[str]]:
+    legend = fig.legends[0]
+    return legend.get_title().get_text(), [t.get_text() for t in legend.get_texts()]
+
+
+def test_bars_mark_label_trained_learners_and_floors(tmp_path: Path) -> None:
+    from matplotlib.patches import Rectangle
+
+    learners = ("cross", "comm", "shared_private", "supervised", "random", "random_fusion")
+    run = write_fixture_run(tmp_path / "r", learners=learners, seeds=(0, 1, 2))
+    colours = {n: s.color for n, s in plotstyle.learner_styles(learners).items()}
+    for name in ("accuracy_bars", "pid_bars"):
+        fig = _figures([run])[name]
+        bars = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+        hatch = {}
+        for p in bars:
+            colour = matplotlib.colors.to_hex(p.get_facecolor())
+            hatch.setdefault(colour, set()).add(p.get_hatch())
+        for learner, want in [
+            ("supervised", plotstyle.ROLE_HATCH["labels"]),
+            ("shared_private", plotstyle.ROLE_HATCH["labels"]),
+            ("random", plotstyle.ROLE_HATCH["floor"]),
+            ("random_fusion", plotstyle.ROLE_HATCH["floor"]),
+            ("comm", None),
+            ("cross", None),
+        ]:
+            assert hatch[colours[learner].lower()] == {want}, (name, learner)
+        _, labels = _legend(fig)
+        assert plotstyle.ROLE_LABELS["labels"] in labels
+        assert plotstyle.ROLE_LABELS["floor"] in labels
+
+
+def test_plain_learners_get_no_role_legend(tmp_path: Path) -> None:
+    run = write_fixture_run(tmp_path / "r", learners=("cross", "comm"), seeds=(0,))
+    _, labels = _legend(_figures([run])["accuracy_bars"])
+    assert not set(plotstyle.ROLE_LABELS.values()) & set(labels)
+
+
+def test_zero_bars_get_a_visible_marker(tmp_path: Path) -> None:
+    run = write_fixture_run(tmp_path / "r", learners=("cross", "comm"), seeds=(0, 1))
+    df = pd.read_csv(run / "results.csv", keep_default_na=False)
+    zero = (df.learner == "cross") & (df.task == "synergy") & (df.metric == "mi_bits")
+    df.loc[zero, "value"] = 0.0
+    df.to_csv(run / "results.csv", index=False)
+    fig = _figures([run])["pid_bars"]
+    ax = fig.axes[0]
+    markers = [line for line in ax.lines if line.get_gid() == "zero-marker"]
+    assert len(markers) == 1
+    (m,) = markers
+    cross = plotstyle.learner_styles(["cross"])["cross"].color
+    assert matplotlib.colors.to_hex(m.get_markerfacecolor()) == cross.lower()
+    assert list(m.get_ydata()) == [0.0] and m.get_marker() and not m.get_clip_on()
+    # it sits under the synergy group (the last), where the cross bar would be
+    assert 2.5 < float(m.get_xdata()[0]) < 3.5
+    _, labels = _legend(fig)
+    assert any(label.startswith("≈ 0") for label in labels)
+    # no marker where no bar is that short
+    assert not [line for line in _figures([run])["accuracy_bars"].axes[0].lines if line.get_gid()]
+
+
+def test_every_figure_states_the_number_of_seeds(tmp_path: Path) -> None:
+    curves = write_fixture_run(
+        tmp_path / "c", learners=("cross", "supervised"), seeds=(0, 1, 2), epochs=(0, 10, 20)
+    )
+    for name, fig in _figures([curves]).items():
+        title, _ = _legend(fig)
+        assert title == "mean ± std over n = 3 seeds", name
+    sweep = write_fixture_run(
+        tmp_path / "s", learners=("comm",), seeds=(0,), sweep=("noise", [0.0, 1.0])
+    )
+    title, _ = _legend(_figures([sweep])["sweep"])
+    assert title == "n = 1 seed: no error bars"
+    uneven = write_fixture_run(tmp_path / "u", learners=("cross", "comm"), seeds=(0, 1, 2))
+    df = pd.read_csv(uneven / "results.csv", keep_default_na=False)
+    df[~((df.learner == "comm") & (df.seed == 2))].to_csv(uneven / "results.csv", index=False)
+    (uneven / "config.json").unlink()  # a table edited by hand: no run config to complete
+    title, labels = _legend(_figures([uneven])["accuracy_bars"])
+    assert title == "mean ± std over seeds (n per learner)"
+    assert "CoMM (n=2)" in labels and "Cross (n=3)" in labels
+
+
+def test_curves_mark_label_trained_learners_with_dashes(tmp_path: Path) -> None:
+    run = write_fixture_run(
+        tmp_path / "c", learners=("comm", "supervised", "random"), seeds=(0,), epochs=(0, 20)
+    )
+    fig = _figures([run])["learning_curves"]
+    styles = plotstyle.learner_styles(["comm", "supervised", "random"])
+    by_colour = {
+        matplotlib.colors.to_hex(line.get_color()): line.get_linestyle()
+        for line in fig.axes[0].lines
+        if line.get_label() in {s.label for s in styles.values()}
+    }
+    # custom dash patterns all read "--"; the two roles' patterns differ (plotstyle)
+    assert by_colour[styles["comm"].color.lower()] == "-"
+    assert by_colour[styles["supervised"].color.lower()] == "--"
+    assert by_colour[styles["random"].color.lower()] == "--"
+    assert plotstyle.ROLE_LINESTYLE["labels"] != plotstyle.ROLE_LINESTYLE["floor"]
+    _, labels = _legend(fig)
+    assert plotstyle.ROLE_LABELS["labels"] in labels and plotstyle.ROLE_LABELS["floor"] in labels

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from pid_bench.results import COLUMNS, read
-from pid_bench.runner import format_summary, plan_cells, resolve_config, run
+from pid_bench.runner import plan_cells, resolve_config, run
+from pid_bench.summary import format_summary
 
 TINY = {"n_train": 256, "n_test": 128}
 
