@@ -894,20 +894,40 @@ def _clustered_pid_blocks(final: pd.DataFrame, level: str) -> list[_Block]:
     rows_df = final[final["probe"] == "pid_clustered"]
     if rows_df.empty:
         return []
+    from estimators.clustered import MIN_SAMPLES_PER_CELL
+
     atoms = [a for a in (*TASKS, "mutual_info") if a in set(rows_df["metric"])]
     means = rows_df.groupby(["learner", "task", "metric"])["value"].mean()
+    # runs written before the estimator reported it have no samples_per_cell rows
+    has_spc = "samples_per_cell" in set(rows_df["metric"])
     rows = []
+    few = 0
     for name in plotstyle.learner_order(rows_df["learner"].unique()):
         for task in _task_order(rows_df.loc[rows_df["learner"] == name, "task"].unique()):
-            rows.append([name, task, *[_fmt(means.get((name, task, a), np.nan)) for a in atoms]])
+            row = [name, task, *[_fmt(means.get((name, task, a), np.nan)) for a in atoms]]
+            if has_spc:
+                spc = means.get((name, task, "samples_per_cell"), np.nan)
+                flag = spc < MIN_SAMPLES_PER_CELL
+                few += bool(flag)
+                row.append(f"{spc:.1f}" + (" (few)" if flag else ""))
+            rows.append(row)
     heads = [ATOM_SYMBOL.get(a, "I(Y; Z1, Z2)") for a in atoms]
-    table = _Table(
-        ["learner", "task", *heads],
-        rows,
-        "Clustered PID estimate of (Z1, Z2; Y) from the unimodal embeddings, bits, mean over "
-        "seeds.",
-        left=2,
+    caption = (
+        "Clustered PID estimate of (Z1, Z2; Y) from the unimodal embeddings, bits, mean over seeds."
     )
+    if has_spc:
+        heads.append("samples/cell")
+        caption += (
+            " samples/cell: mean samples per occupied (cluster1, cluster2, y) cell of the "
+            "estimated joint."
+        )
+        if few:
+            caption += (
+                f" {few} row(s) marked (few) have fewer than {MIN_SAMPLES_PER_CELL:g}: their "
+                "plug-in atoms are biased upward (synergy and redundancy read high); use more "
+                "test samples or fewer probe.pid_clusters."
+            )
+    table = _Table(["learner", "task", *heads], rows, caption, left=2)
     return [(level, "Clustered PID of the unimodal embeddings"), ("table", table)]
 
 

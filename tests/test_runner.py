@@ -229,3 +229,15 @@ def test_profile_settings_apply_per_generator():
         generator="trifeature", learners=["cross"], train_overrides={"batch_size": 32}
     )
     assert tri.train.batch_size == 32
+
+
+def test_report_flags_small_sample_clustered_pid(two_epoch_run, tmp_path):
+    """128 test rows over up to 4 x 4 x 4 cells: the clustered PID table says the plug-in
+    atoms rest on few samples per cell."""
+    from pid_bench.report import make_report
+
+    _, path = two_epoch_run
+    make_report([path], tmp_path / "rep", formats=("png",))
+    text = (tmp_path / "rep" / "summary.md").read_text()
+    assert "samples/cell" in text and "(few)" in text
+    assert "plug-in atoms are biased upward" in text
