@@ -33,6 +33,7 @@ suboptimality. Answers that cannot be certified raise `BrojaSolverError`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,14 @@ GAP_TOL = 1e-10
 GAP_FAIL = 1e-7
 #: Duality gap (nats) the barrier phase of the safe path reaches before handing over.
 BARRIER_GAP = 1e-8
+#: Largest change of any a(x1, y) + b(x2, y) (log units) in one primal-dual step of the first
+#: run, and of the careful runs that follow when it ends uncertified.
+FAST_STEP_MAX = 8.0
+STEP_MAX = 3.0
+#: Iterations without halving the residual after which the primal-dual method stops.
+STALL = 30
+#: Iteration cap of each primal-dual phase.
+PD_MAX_ITER = 120
 
 # The Newton systems are small (<= ~1000 unknowns). Multi-threaded BLAS gains little on them
 # and, on a machine whose cores are busy, spin-waiting threads slow them down 10-100x.
@@ -167,6 +176,22 @@ class _Dual:
         vp = v[..., None] * pi
         return np.concatenate([vp.sum(axis=1).ravel(), vp.sum(axis=0).ravel()])
 
+    def active_jacobian(self, pi: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Gradients of the constraints g_k, k = rows (flat block indices), on the free entries."""
+        n1, n2, ny = self.shape
+        x1, x2 = np.divmod(rows, n2)
+        jac = np.zeros((len(rows), (n1 + n2) * ny))
+        r = np.arange(len(rows))[:, None]
+        ys = np.arange(ny)[None, :]
+        jac[r, x1[:, None] * ny + ys] += pi[x1, x2]
+        jac[r, self.na + x2[:, None] * ny + ys] += pi[x1, x2]
+        return jac[:, self.idx]
+
+    def max_move(self, d: np.ndarray) -> float:
+        """Largest |da(x1, y) + db(x2, y)| over the support."""
+        da, db = self.split(d)
+        return float(np.abs(da[:, None, :] + db[None, :, :])[self.support].max())
+
     def jdz(self, d: np.ndarray, pi: np.ndarray) -> np.ndarray:
         """J d: the directional derivative of every g_k."""
         da, db = self.split(d)
@@ -242,22 +267,29 @@ def _solve(p: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, float,
     # Delta_p is the single point p.
     if ny == 1 or np.all((prob.act1.sum(axis=0) <= 1) | (prob.act2.sum(axis=0) <= 1)):
         return p.copy(), neg_cond_entropy(p), 0.0, 0
-    accept = 10.0 * tol
     best: _Candidate | None = None
     its = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        fast = _mehrotra(prob, tol, min(max_iter, 60))
-        its += fast[2] if fast is not None else min(max_iter, 60)
+        fast = _mehrotra(prob, tol, min(max_iter, PD_MAX_ITER), step_max=FAST_STEP_MAX)
+        its += fast[2] if fast is not None else min(max_iter, PD_MAX_ITER)
         if fast is not None:
             best = _better(best, _evaluate(prob, fast[0], fast[1]))
-        if best is None or best.gap > accept:
+            if best is None or best.gap > tol:
+                # Hard joints (near-deterministic, masses over many orders): go on from the
+                # last iterate with careful steps and better-conditioned Newton systems.
+                fast = _refine(prob, fast, tol, max_iter)
+                its += fast[2]
+                best = _better(best, _evaluate(prob, fast[0], fast[1]))
+        if best is None or best.gap > tol:
             # Safe path: the barrier method to a moderate gap, then the primal-dual method
             # started on the central path, where it converges reliably.
             lam, z, more = _barrier(prob, BARRIER_GAP, max_iter)
             its += more
             best = _better(best, _evaluate(prob, lam, z))
             s = np.where(prob.kmask, -prob.constraints(z)[0], 1.0)
-            finish = _mehrotra(prob, tol, min(max_iter, 60), start=(z, lam, s))
+            finish = _mehrotra(
+                prob, tol, min(max_iter, PD_MAX_ITER), start=(z, lam, s), augmented=True
+            )
             if finish is not None:
                 its += finish[2]
                 best = _better(best, _evaluate(prob, finish[0], finish[1]))
@@ -277,6 +309,22 @@ def _solve(p: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, float,
             f"BROJA optimum {best.value:.12g} is worse than a known feasible point {baseline:.12g}"
         )
     return best.q, best.value, best.gap, its
+
+
+def _refine(
+    prob: _Dual, last: tuple[np.ndarray, np.ndarray, int, np.ndarray], tol: float, max_iter: int
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """The primal-dual method with augmented systems, from the last iterate of a first run.
+
+    The slacks are reset to the constraint values (a consistent start); if the augmented run
+    breaks down, the first run's iterate is returned with no iterations added.
+    """
+    lam, z, _, s = last
+    g = prob.constraints(z)[0]
+    s = np.where(prob.kmask, np.maximum(-g, s), 1.0)
+    lam = np.where(prob.kmask, np.maximum(lam, 1e-300), 0.0)
+    out = _mehrotra(prob, tol, min(max_iter, PD_MAX_ITER), start=(z, lam, s), augmented=True)
+    return out if out is not None else (*last[:2], 0, last[3])
 
 
 def _better(a: _Candidate | None, b: _Candidate | None) -> _Candidate | None:
@@ -402,17 +450,83 @@ class _PDSystem:
         return d, dlam, np.where(kmask, -self.r_p - jd, 0.0)
 
 
+class _AugmentedPD:
+    """One iteration's Newton system of the perturbed KKT conditions, in augmented form.
+
+    Eliminating every dlam gives the normal equations (H_L + J^T (lam / s) J) dz = ...,
+    whose weights lam / s grow like 1 / mu on the active constraints: near the optimum they
+    bury the curvature that tiny masses contribute, and directions with it are lost to
+    round-off (the gap then stalls around 1e-9 on near-deterministic joints). Here only the
+    inactive constraints (lam_k / w_k <= s_k, small lam / s) are eliminated; the active ones
+    keep dlam_k as an unknown with the small entry -s_k / lam_k on the diagonal. The system
+    is quasi-definite, so an LU factorisation of its equilibrated form is stable.
+    """
+
+    def __init__(
+        self,
+        prob: _Dual,
+        lam: np.ndarray,
+        s: np.ndarray,
+        pi: np.ndarray,
+        r_d: np.ndarray,
+        r_p: np.ndarray,
+    ) -> None:
+        kmask = prob.kmask
+        self.prob, self.lam, self.s, self.pi, self.r_d, self.r_p = prob, lam, s, pi, r_d, r_p
+        self.w = np.where(kmask, lam / s, 0.0)
+        self.act = kmask & (lam > prob.weight * s)
+        self.rows = np.flatnonzero(self.act.ravel())
+        hess = prob.newton_matrix(lam, np.where(self.act, 0.0, self.w), pi)
+        jac = prob.active_jacobian(pi, self.rows)
+        corner = -np.diag((s / lam).ravel()[self.rows])
+        mat = np.block([[hess, jac.T], [jac, corner]])
+        if not np.isfinite(mat).all():
+            raise BrojaSolverError("BROJA Newton matrix is not finite")
+        # Symmetric equilibration: every row and column to unit max-norm.
+        self.scale = np.ones(len(mat))
+        for _ in range(6):
+            rs = np.sqrt(np.abs(mat).max(axis=1))
+            rs[rs == 0] = 1.0
+            mat /= rs[:, None] * rs[None, :]
+            self.scale /= rs
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            self.factor = scipy.linalg.lu_factor(mat, check_finite=False)
+        if not np.all(np.abs(np.diag(self.factor[0])) > 1e-300):
+            raise BrojaSolverError("BROJA Newton matrix is singular")
+
+    def direction(self, r_c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dz, dlam, ds) for complementarity residual r_c."""
+        prob, kmask, act, rows = self.prob, self.prob.kmask, self.act, self.rows
+        elim = np.where(kmask & ~act, self.w * self.r_p - r_c / self.s, 0.0)
+        rhs = np.concatenate(
+            [
+                (-self.r_d - prob.jt(elim, self.pi))[prob.idx],
+                (r_c / self.lam - self.r_p).ravel()[rows],
+            ]
+        )
+        sol = self.scale * scipy.linalg.lu_solve(self.factor, self.scale * rhs, check_finite=False)
+        d = np.zeros(len(self.r_d))
+        d[prob.idx] = sol[: len(prob.idx)]
+        jd = prob.jdz(d, self.pi)
+        dlam = np.where(kmask, self.w * (jd + self.r_p) - r_c / self.s, 0.0)
+        dlam.ravel()[rows] = sol[len(prob.idx) :]
+        return d, dlam, np.where(kmask, -self.r_p - jd, 0.0)
+
+
 def _mehrotra(
     prob: _Dual,
     tol: float,
     max_iter: int,
     start: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray, int] | None:
+    augmented: bool = False,
+    step_max: float = STEP_MAX,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray] | None:
     """Infeasible primal-dual interior point (Mehrotra predictor-corrector) on the dual.
 
     The slacks s_k stand in for -g_k(z) and may disagree with it before convergence, which
     lets full Newton steps through the curved constraints. Returns the last iterate (lam, z,
-    iterations) when converged or stalled (the caller certifies it), None if it broke down.
+    iterations, s) when converged or stalled (the caller certifies it), None if it broke down.
     """
     kmask, free, pm, wk = prob.kmask, prob.free, prob.pm, prob.weight
     if start is None:
@@ -435,17 +549,22 @@ def _mehrotra(
         res = float(np.abs(r_d).sum() + np.abs(r_p).max())
         # `_evaluate` removes what is left of r_d and r_p at a cost the gap accounts for.
         if mu < 0.5 * tol and np.abs(r_p).max() < 1e-12 and np.abs(r_d).sum() < 1e-11:
-            return lam, z, it
+            return lam, z, it, s
         history.append(mu + res)
-        # The residual can jump when a step crosses curved constraints, so judge progress
-        # over a window: no halving of the best value in 10 iterations means stalled.
-        if len(history) > 10 and min(history[-10:]) > 0.5 * min(history[:-10]):
-            return lam, z, it
-        w = np.where(kmask, lam / s, 0.0)
+        # The residual can jump when a step crosses curved constraints, and capped steps make
+        # slow stretches, so judge progress over a window: no halving of the best value in
+        # STALL iterations means stalled.
+        if len(history) > STALL and min(history[-STALL:]) > 0.5 * min(history[:-STALL]):
+            return lam, z, it, s
         try:
-            system = _PDSystem(prob, _Factor(prob.newton_matrix(lam, w, pi)), r_d, r_p, s, w, pi)
+            if augmented:
+                system = _AugmentedPD(prob, lam, s, pi, r_d, r_p)
+            else:
+                w = np.where(kmask, lam / s, 0.0)
+                factor = _Factor(prob.newton_matrix(lam, w, pi))
+                system = _PDSystem(prob, factor, r_d, r_p, s, w, pi)
         except BrojaSolverError:
-            return lam, z, it
+            return lam, z, it, s
         direction = system.direction
 
         r_c = np.where(kmask, lam * s, 0.0)
@@ -457,6 +576,10 @@ def _mehrotra(
         r_c = np.where(kmask, lam * s + dl_aff * ds_aff - target, 0.0)
         d, dlam, ds = direction(r_c)
         alpha = min(1.0, 0.99 * min(_max_step(lam, dlam, kmask), _max_step(s, ds, kmask)))
+        # The linearisation of log-sum-exp is only good for moderate moves: cap the change of
+        # every a + b at step_max (log units). Without the cap a nearly flat direction (dual
+        # variables of masses ~1e-15) can throw the iterate thousands of units away.
+        alpha = min(alpha, step_max / max(prob.max_move(d), 1e-300))
         z_new = z + alpha * d
         if not np.isfinite(z_new).all():
             return None
@@ -464,7 +587,7 @@ def _mehrotra(
         lam = np.where(kmask, lam + alpha * dlam, 0.0)
         s = np.where(kmask, s + alpha * ds, 1.0)
         g, pi = prob.constraints(z)
-    return lam, z, max_iter
+    return lam, z, max_iter, s
 
 
 def _barrier(prob: _Dual, gap: float, max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:

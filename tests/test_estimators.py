@@ -279,10 +279,10 @@ def test_uncertified_answers_raise(monkeypatch: pytest.MonkeyPatch) -> None:
     import estimators._broja as broja
 
     def stuck(prob, *args, **kwargs):
-        return prob.weight.copy(), prob.start(), 1
+        return prob.weight.copy(), prob.start(), 1, np.ones(prob.weight.shape)
 
     monkeypatch.setattr(broja, "_mehrotra", stuck)
-    monkeypatch.setattr(broja, "_barrier", stuck)
+    monkeypatch.setattr(broja, "_barrier", lambda *args, **kwargs: stuck(*args)[:3])
     with pytest.raises(broja.BrojaSolverError, match="not certified"):
         pid(CANONICAL["and"][0])
 
