@@ -11,6 +11,7 @@ Usable on its own (numpy, scipy, scikit-learn only):
 from estimators._broja import BrojaSolution, BrojaSolverError, solve_broja
 from estimators._info import entropy_bits, joint_infos_bits, mutual_info_bits
 from estimators._result import PIDResult
+from estimators._validate import InsufficientMemoryError
 from estimators.base import ESTIMATORS, PIDEstimator, get_estimator, register
 from estimators.clustered import ClusteredPID
 from estimators.discrete import MEASURES, DiscretePID, joint_from_samples, pid
@@ -22,6 +23,7 @@ __all__ = [
     "BrojaSolverError",
     "ClusteredPID",
     "DiscretePID",
+    "InsufficientMemoryError",
     "PIDEstimator",
     "PIDResult",
     "entropy_bits",
