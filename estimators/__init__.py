@@ -14,6 +14,7 @@ A fit with too few samples per cell for its plug-in joint warns with `SmallSampl
 from estimators._broja import BrojaSolution, BrojaSolverError, solve_broja
 from estimators._info import entropy_bits, joint_infos_bits, mutual_info_bits
 from estimators._result import PIDResult
+from estimators._validate import InsufficientMemoryError
 from estimators.base import (
     ESTIMATORS,
     PIDEstimator,
@@ -33,6 +34,7 @@ __all__ = [
     "ClusteredPID",
     "ClusteredPIDResult",
     "DiscretePID",
+    "InsufficientMemoryError",
     "PIDEstimator",
     "PIDResult",
     "SmallSampleWarning",

@@ -6,6 +6,7 @@ and what is accepted, so that bad input never surfaces as a traceback from deep 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -198,3 +199,54 @@ def check_random_state_param(value: object, name: str = "random_state") -> None:
         f"{name} must be None, an int seed in [0, 2**32 - 1] or a numpy.random.RandomState; "
         f"got {value!r}"
     )
+
+
+#: Memory needs (bytes) below which `check_memory` does not look at the available memory.
+MEMORY_CHECK_FLOOR = 256 * 2**20
+
+
+class InsufficientMemoryError(ValueError):
+    """A computation on valid input would need more memory than the machine has available."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations, or None when it cannot be told.
+
+    psutil's `virtual_memory().available` when psutil is installed, else MemAvailable from
+    /proc/meminfo (Linux).
+    """
+    try:
+        import psutil
+    except ImportError:
+        pass
+    else:
+        return int(psutil.virtual_memory().available)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def check_memory(needed: int, what: str) -> None:
+    """Raise `InsufficientMemoryError` if `needed` bytes exceed the available memory.
+
+    Needs below `MEMORY_CHECK_FLOOR` are not checked (reading the available memory costs more
+    than a small solve), nor is anything where the available memory cannot be told
+    (`available_memory` None). Set PID_BENCH_SKIP_MEMORY_CHECK=1 to skip the check.
+    """
+    if needed < MEMORY_CHECK_FLOOR or os.environ.get("PID_BENCH_SKIP_MEMORY_CHECK") == "1":
+        return
+    avail = available_memory()
+    if avail is not None and needed > avail:
+        raise InsufficientMemoryError(
+            f"{what} needs about {_bytes(needed)} of memory but only {_bytes(avail)} is available; "
+            "reduce the number of values of x1, x2 or y (e.g. merge rare ones)"
+        )

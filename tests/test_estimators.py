@@ -27,7 +27,13 @@ from estimators import (
     register,
     solve_broja,
 )
-from estimators._broja import neg_cond_entropy
+from estimators._broja import neg_cond_entropy, use_structured
+from estimators._validate import InsufficientMemoryError
+
+try:
+    from _broja_stress import stress_joints
+except ImportError:  # tests/ turned into a package
+    from tests._broja_stress import stress_joints
 
 ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 
@@ -279,10 +285,10 @@ def test_uncertified_answers_raise(monkeypatch: pytest.MonkeyPatch) -> None:
     import estimators._broja as broja
 
     def stuck(prob, *args, **kwargs):
-        return prob.weight.copy(), prob.start(), 1
+        return prob.weight.copy(), prob.start(), 1, np.ones(prob.weight.shape)
 
     monkeypatch.setattr(broja, "_mehrotra", stuck)
-    monkeypatch.setattr(broja, "_barrier", stuck)
+    monkeypatch.setattr(broja, "_barrier", lambda *args, **kwargs: stuck(*args)[:3])
     with pytest.raises(broja.BrojaSolverError, match="not certified"):
         pid(CANONICAL["and"][0])
 
@@ -299,6 +305,106 @@ def test_no_numpy_warnings_escape() -> None:
 def test_invariants_on_many_random_joints() -> None:
     for p in random_joints(seed=2024, count=2000):
         check_invariants(p, "broja")
+
+
+# Joints of the stress set (seed 1) on which the solver before issue 9 raised
+# BrojaSolverError (gaps up to 1e4 nats) or broke the x1/x2 symmetry by more than 1e-9 bits.
+STRESS_REGRESSIONS = (386, 542, 1459, 1811, 1839, 1927)
+
+
+def test_former_stress_failures() -> None:
+    joints = stress_joints(seed=1, count=max(STRESS_REGRESSIONS) + 1)
+    for i in STRESS_REGRESSIONS:
+        p = joints[i]
+        check_invariants(p, "broja")
+        a = atoms(pid(p))
+        assert atoms(pid(p.transpose(1, 0, 2))) == pytest.approx(a[[0, 2, 1, 3]], abs=1e-9)
+        assert solve_broja(p).gap <= 1e-9
+
+
+# ---------------------------------------------------------------- large joints, memory
+
+
+def test_structured_path_matches_dense_path() -> None:
+    p = np.random.default_rng(40).random((40, 40, 20))
+    p /= p.sum()
+    assert use_structured(p.shape)  # what pid(p) takes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        structured = solve_broja(p)
+    dense = solve_broja(p, method="dense")
+    assert structured.gap <= 1e-9
+    assert structured.value == pytest.approx(dense.value, abs=1e-9)
+    assert structured.q.sum(axis=1) == pytest.approx(p.sum(axis=1), abs=1e-12)
+    assert structured.q.sum(axis=0) == pytest.approx(p.sum(axis=0), abs=1e-12)
+    assert (structured.q >= 0).all()
+
+
+@pytest.mark.parametrize("name", list(CANONICAL))
+def test_structured_path_canonical_values(name: str) -> None:
+    # The canonical joint with independent noise appended to both sources (which changes no
+    # atom), solved on the structured path and turned into atoms as `pid` does.
+    p, expected = CANONICAL[name]
+    w = np.random.default_rng(5).dirichlet(np.ones(6))
+    big = p[:, None, :, None, :] * w[None, :, None, None, None] * w[None, None, None, :, None]
+    big = big.reshape(p.shape[0] * 6, p.shape[1] * 6, p.shape[2])
+    sol = solve_broja(big, method="structured")
+    assert sol.gap <= 1e-9
+    i1, i2, i12 = joint_infos_bits(big)
+    h_y = entropy_bits(big.sum(axis=(0, 1)))
+    redundancy = i1 + i2 - (h_y + sol.value / math.log(2))
+    assert redundancy == pytest.approx(expected[0], abs=1e-6)
+    assert sol.value == pytest.approx(solve_broja(big, method="dense").value, abs=1e-9)
+
+
+@pytest.mark.parametrize("kind", [1, 2])
+def test_structured_path_on_sparse_and_spread_joints(kind: int) -> None:
+    p = random_joint(np.random.default_rng(kind), (24, 18, 12), kind)
+    sol = solve_broja(p, method="structured")
+    assert sol.gap <= 1e-9
+    assert sol.value == pytest.approx(solve_broja(p, method="dense").value, abs=1e-9)
+
+
+def test_unknown_broja_method_lists_valid_ones() -> None:
+    with pytest.raises(ValueError, match="unknown BROJA method 'qr'.*auto, dense, structured"):
+        solve_broja(CANONICAL["xor"][0], method="qr")
+
+
+def test_joint_too_large_for_memory_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import estimators._validate as validate
+
+    monkeypatch.setattr(validate, "available_memory", lambda: 50 * 2**20)
+    p = np.full((60, 60, 60), 1 / 60**3)
+    with pytest.raises(InsufficientMemoryError) as err:
+        pid(p)
+    message = str(err.value)
+    assert isinstance(err.value, ValueError)
+    assert "\n" not in message
+    assert re.search(
+        r"shape \(60, 60, 60\) needs about \d+ MiB .* only 50 MiB is available", message
+    )
+    # Values with no mass are dropped before the estimate, and small joints need too little
+    # to be checked at all.
+    padded = np.zeros((70, 60, 65))
+    padded[5:65, :, 2:62] = p
+    with pytest.raises(InsufficientMemoryError, match=r"shape \(60, 60, 60\)"):
+        pid(padded)
+    assert pid(CANONICAL["and"][0]).measure == "broja"
+
+
+def test_memory_check_is_skipped_when_memory_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    import estimators._validate as validate
+
+    monkeypatch.setattr(validate, "available_memory", lambda: None)
+    monkeypatch.setattr(validate, "MEMORY_CHECK_FLOOR", 0)
+    assert atoms(pid(CANONICAL["xor"][0])) == pytest.approx((0, 0, 0, 1), abs=1e-6)
+
+
+def test_available_memory_is_a_positive_count_or_none() -> None:
+    from estimators._validate import available_memory
+
+    avail = available_memory()
+    assert avail is None or (isinstance(avail, int) and avail > 0)
 
 
 def test_empty_values_are_dropped() -> None:
