@@ -34,24 +34,25 @@ def _int_at_least(low: int):
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
+def _finite_float(*, zero: bool):
+    """argparse type: a finite number > 0 (>= 0 with `zero`), else a one-line error."""
+    need = "a finite number >= 0" if zero else "a positive finite number"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (value >= 0 if zero else value > 0) or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be {need}, got {text}")
+        return value
+
+    parse.__name__ = need
+    return parse
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+_positive_float = _finite_float(zero=False)
+_non_negative_float = _finite_float(zero=True)
 
 
 def _kv(items: list[str] | None, flag: str = "--set") -> dict[str, str]:
@@ -233,8 +234,6 @@ def _learner_params(items: list[str] | None) -> dict[str, dict[str, str]]:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise ValueError(f"--learner-set expects LEARNER.KEY=VALUE, got {item!r}")
     for key, value in _kv(items, "--learner-set").items():
-        if "." not in key:
-            raise ValueError(f"--learner-set expects LEARNER.KEY=VALUE, got {key}={value}")
         name, param = key.split(".", 1)
         out.setdefault(name, {})[param] = value
     return out

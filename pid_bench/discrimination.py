@@ -16,7 +16,6 @@ import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,23 +58,18 @@ def learner_roles(learners: Sequence[str], plugins: dict[str, str] | None = None
     only by name (`FLOOR`, or another learner's untrained floor).
     """
     # torch-heavy; only needed here, so that `import pid_bench.discrimination` stays light
+    from pid_bench.check import untrained_floors
     from pid_bench.learners import LEARNERS
     from pid_bench.learners.plugins import learner_class
 
-    classes: dict[str, Any] = {}
-    for name in learners:
-        try:
-            classes[name] = learner_class(name, (plugins or {}).get(name, ""))
-        except ValueError:
-            continue
-    floors = {FLOOR}
-    for cls in (*LEARNERS.values(), *classes.values()):
-        floor = getattr(cls, "untrained_floor", None)
-        if floor:
-            floors.add(str(floor))
+    floors = {FLOOR, *map(str, untrained_floors([*LEARNERS, *learners], plugins).values())}
     roles: dict[str, str] = {}
     for name in learners:
-        if getattr(classes.get(name), "supervised", False) is True:
+        try:
+            cls = learner_class(name, (plugins or {}).get(name, ""))
+        except ValueError:  # scored embeddings, or a plug-in not importable from here
+            cls = None
+        if getattr(cls, "supervised", False) is True:
             roles[name] = LABELS
         elif name in floors:
             roles[name] = FLOOR_ROLE

@@ -974,7 +974,7 @@ def run(
             already=n_done,
         )
     except KeyboardInterrupt:
-        n = sum(_cell_file(cells_dir, c).is_file() for c in cells)
+        n = sum(is_done(c) for c in cells)
         raise RunInterrupted(
             f"interrupted: {n} of {len(cells)} cells are done and kept in {cells_dir}; run the "
             "same command again to resume (--force starts over)"
