@@ -1,104 +1,320 @@
-"""Training throughput (samples/s) per learner on `bits`, and CoMM's step time over Cross's.
+"""Training cost per learner: FLOPs, time and the share of the machine's matmul rate.
 
-    python benchmarks/bench_training.py [--steps 30] [--batch-size 256] [--threads N]
+    python benchmarks/bench_training.py [--data bits trifeature] [--learners ...] [--steps N]
+        [--threads N] [--no-split] [--options] [--views] [--baseline REV]
 
-Every learner uses the same encoders (ModelConfig defaults); a step is one optimiser step on
-one batch including augmentations. The ratio CoMM / Cross is measured in the same run. Last,
-the cost of generator views: seconds per epoch of the training loop on `content_style` with
-views drawn by the generator against the tensor augmentations, for Cross and CoMM.
+For each learner, one training step (both augmented views, forward + backward, optimiser
+step; default `ModelConfig`) on `bits` (batch 256) and `trifeature` 32 x 32 (batch 128):
+
+- GFLOP per step: forward + backward as counted by `torch.utils.flop_counter.FlopCounterMode`
+  (matrix products and convolutions; elementwise work is not counted),
+- ms per step (median over `--steps` after two warm-up steps) and the GFLOP/s that makes,
+- that rate as a share of a float32 matrix product's rate measured in the same run at the same
+  thread count (the best of n = 512, 1024, 2048),
+- where the step's time goes (`--no-split` skips it): augmentation, encoders, fusion, loss
+  (heads, critics and the loss itself) and the optimiser step, forward and backward together,
+  from torch's profiler (a backward op is charged to the part whose forward op created it).
+
+`--baseline REV` first runs the same measurements on the code at git revision REV (extracted
+to a temporary folder, in a subprocess) and then prints before/after GFLOP and ms per step.
+`--options` measures, on `trifeature`, step time with channels_last memory format and with
+one torch thread against all cores (what `--jobs` > 1 runs with); `--views` the cost of
+generator views on `content_style` (seconds per epoch of the training loop).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
+from torch.profiler import ProfilerActivity, profile, record_function
+from torch.utils.flop_counter import FlopCounterMode
 
 import generators
 from pid_bench.config import AugConfig, ModelConfig
 from pid_bench.learners import LEARNERS
 
+DATA = {"bits": {"batch": 256}, "trifeature": {"batch": 128, "size": 32}}
+PARTS = ("augmentation", "encoders", "fusion", "loss", "optimiser")
 
-def step_time(name: str, ds, batch: int, steps: int) -> float:
-    """Median seconds per optimiser step (after two warm-up steps)."""
-    torch.manual_seed(0)
-    cls = LEARNERS[name]
-    m = cls(ds.modality_kinds, ds.modality_shapes, ModelConfig(), AugConfig(), n_classes=4)
-    if not m.trainable:
-        return float("nan")
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
-    m.start_epoch(1, len(ds.train))
-    x1 = torch.as_tensor(ds.train.x1[:batch])
-    x2 = torch.as_tensor(ds.train.x2[:batch])
-    y = torch.as_tensor(ds.train.labels["synergy"][:batch], dtype=torch.long)
-    idx = torch.arange(batch)
-    g = torch.Generator().manual_seed(0)
-    times = []
-    for i in range(steps + 2):
-        t0 = time.perf_counter()
-        loss, _ = m.loss(x1, x2, y, idx, g)
-        opt.zero_grad()
+
+def matmul_rate(reps: int = 5) -> float:
+    """Best float32 GFLOP/s of an n x n matrix product, n in 512, 1024, 2048 (median of reps)."""
+    best = 0.0
+    for n in (512, 1024, 2048):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        torch.mm(a, b)
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            ts.append(time.perf_counter() - t0)
+        best = max(best, 2 * n**3 / float(np.median(ts)) / 1e9)
+    return best
+
+
+class Step:
+    """One learner with its optimiser and a fixed batch; `run()` is one training step."""
+
+    def __init__(self, name: str, data: str, channels_last: bool = False) -> None:
+        spec = DATA[data]
+        b = spec["batch"]
+        kw = {"size": spec["size"]} if "size" in spec else {}
+        ds = generators.make(data, n_train=b, n_test=16, **kw)
+        torch.manual_seed(0)
+        self.model = LEARNERS[name](
+            ds.modality_kinds, ds.modality_shapes, ModelConfig(), AugConfig(), n_classes=4
+        )
+        self.trainable = self.model.trainable
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3) if self.trainable else None
+        self.model.start_epoch(1, b)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.model.to(memory_format=fmt)
+        self.x1 = torch.as_tensor(ds.train.x1[:b])
+        self.x2 = torch.as_tensor(ds.train.x2[:b])
+        if channels_last:
+            self.x1, self.x2 = (
+                x.contiguous(memory_format=fmt) if x.ndim == 4 else x for x in (self.x1, self.x2)
+            )
+        task = next(iter(ds.train.labels))
+        self.y = torch.as_tensor(ds.train.labels[task][:b], dtype=torch.long) % 4
+        self.idx = torch.arange(b)
+        self.g = torch.Generator().manual_seed(0)
+
+    def run(self) -> None:
+        loss, _ = self.model.loss(self.x1, self.x2, self.y, self.idx, self.g)
+        self.opt.zero_grad()
         loss.backward()
-        opt.step()
-        if i >= 2:
-            times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        with record_function("optimiser"):
+            self.opt.step()
+
+    def gflop(self) -> float:
+        """Forward + backward GFLOP of one step (the optimiser's elementwise work excluded)."""
+        with FlopCounterMode(display=False) as fc:
+            loss, _ = self.model.loss(self.x1, self.x2, self.y, self.idx, self.g)
+            loss.backward()
+        self.opt.zero_grad()
+        return fc.get_total_flops() / 1e9
+
+    def seconds(self, steps: int) -> float:
+        """Median seconds per step after two warm-up steps."""
+        ts = []
+        for i in range(steps + 2):
+            t0 = time.perf_counter()
+            self.run()
+            if i >= 2:
+                ts.append(time.perf_counter() - t0)
+        return float(np.median(ts))
 
 
-def epoch_time(name: str, ds, views: bool, batch: int, epochs: int = 2) -> float:
-    """Seconds per epoch of `pid_bench.training.train` on `ds.train`."""
-    from pid_bench.config import TrainConfig
-    from pid_bench.runner import split_views
-    from pid_bench.training import train
+@contextlib.contextmanager
+def _labelled(model: torch.nn.Module):
+    """Profiler ranges around the augmentations and the encoder and fusion modules."""
+    handles, saved = [], {}
 
-    torch.manual_seed(0)
-    m = LEARNERS[name](ds.modality_kinds, ds.modality_shapes, ModelConfig(), AugConfig())
-    t0 = time.perf_counter()
-    cfg = TrainConfig(epochs=epochs, batch_size=batch)
-    train(
-        m,
-        ds.train.x1,
-        ds.train.x2,
-        None,
-        cfg,
-        device=torch.device("cpu"),
-        seed=0,
-        progress=False,
-        views=split_views(ds, ds.train) if views else None,
-    )
-    return (time.perf_counter() - t0) / epochs
+    def part_of(name: str) -> str | None:
+        if name.startswith("enc"):
+            return "encoders"
+        if name in ("fusion", "fuse"):
+            return "fusion"
+        return None
+
+    for name, mod in model.named_children():
+        part = part_of(name)
+        if part is None:
+            continue
+        stack: list = []
+
+        def pre(_m, _a, part=part, stack=stack):
+            stack.append(record_function(part))
+            stack[-1].__enter__()
+
+        def post(_m, _a, _o, stack=stack):
+            stack.pop().__exit__(None, None, None)
+
+        handles += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]
+    for attr in ("aug1", "aug2"):
+        fn = getattr(model, attr)
+        saved[attr] = fn
+
+        def wrapped(*a, fn=fn, **k):
+            with record_function("augmentation"):
+                return fn(*a, **k)
+
+        setattr(model, attr, wrapped)
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        for attr, fn in saved.items():
+            setattr(model, attr, fn)
+
+
+def time_split(step: Step, steps: int = 3) -> dict[str, float]:
+    """Share of a step's profiled CPU time per part (forward and backward together)."""
+    with _labelled(step.model):
+        step.run()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                step.run()
+    events = prof.events()
+    part_of_seq: dict[int, str] = {}
+    totals: dict[str, float] = defaultdict(float)
+    for e in events:
+        if e.name in PARTS and e.cpu_parent is None:
+            totals[e.name] += e.cpu_time_total
+    # Forward ops inside a labelled range: their sequence numbers charge the backward ops
+    for e in events:
+        if e.sequence_nr < 0 or "Backward" in e.name or e.sequence_nr in part_of_seq:
+            continue
+        p = e.cpu_parent
+        while p is not None and p.name not in PARTS:
+            p = p.cpu_parent
+        if p is not None:
+            part_of_seq[e.sequence_nr] = p.name
+    total = 0.0
+    for e in events:
+        if e.cpu_parent is None:
+            total += e.cpu_time_total
+            if e.name.startswith("autograd::engine::evaluate_function"):
+                part = part_of_seq.get(e.sequence_nr)
+                if part is not None:
+                    totals[part] += e.cpu_time_total
+    totals["loss"] = total - sum(totals[p] for p in PARTS if p != "loss")
+    return {p: totals[p] / total for p in PARTS}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--data", nargs="+", default=list(DATA), choices=list(DATA))
+    ap.add_argument("--learners", nargs="+", default=None, help="default: every trainable one")
+    ap.add_argument("--steps", type=int, default=None, help="default: 20 on bits, 6 on images")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    ap.add_argument("--no-split", action="store_true", help="skip the profiler time split")
+    ap.add_argument("--options", action="store_true", help="channels_last and thread counts")
+    ap.add_argument("--views", action="store_true", help="generator views on content_style")
+    ap.add_argument("--baseline", metavar="REV", help="also measure git revision REV, before")
+    ap.add_argument("--json", help=argparse.SUPPRESS)  # where a baseline run leaves its figures
     args = ap.parse_args()
+    before = run_baseline(args.baseline) if args.baseline else None
     if args.threads:
         torch.set_num_threads(args.threads)
-    ds = generators.make("bits", n_train=args.batch_size, n_test=16)
-    print(f"bits, batch {args.batch_size}, torch threads {torch.get_num_threads()}")
-    print(f"{'learner':<16}{'ms/step':>10}{'samples/s':>12}")
-    res = {}
-    for name in LEARNERS:
-        t = step_time(name, ds, args.batch_size, args.steps)
-        res[name] = t
-        if np.isnan(t):
-            print(f"{name:<16}{'(frozen)':>10}{'-':>12}")
-        else:
-            print(f"{name:<16}{1e3 * t:>10.1f}{args.batch_size / t:>12.0f}")
-    print(f"CoMM / Cross step time: {res['comm'] / res['cross']:.2f}x (same encoders, same batch)")
+    names = args.learners or [n for n, c in LEARNERS.items() if c.trainable]
+    unknown = sorted(set(names) - set(LEARNERS))
+    if unknown:
+        ap.error(f"unknown learners {unknown}; known: {', '.join(LEARNERS)}")
+    peak = matmul_rate()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"float32 matmul rate {peak:.1f} GFLOP/s")  # fmt: skip
+    head = f"{'data':<12}{'learner':<16}{'GFLOP/step':>11}{'ms/step':>9}{'GFLOP/s':>9}{'of mm':>7}"
+    if not args.no_split:
+        head += "".join(f"{p[:6]:>8}" for p in PARTS)
+    print(head)
+    results = {}
+    for data in args.data:
+        steps = args.steps or (20 if data == "bits" else 6)
+        for name in names:
+            st = Step(name, data)
+            if not st.trainable:
+                continue
+            gf, sec = st.gflop(), st.seconds(steps)
+            results[f"{data}/{name}"] = (gf, sec)
+            line = f"{data:<12}{name:<16}{gf:>11.3f}{1e3 * sec:>9.1f}{gf / sec:>9.1f}"
+            line += f"{gf / sec / peak:>7.0%}"
+            if not args.no_split:
+                line += "".join(f"{v:>8.0%}" for v in time_split(st).values())
+            print(line, flush=True)
+    for data in args.data:
+        if f"{data}/comm" in results and f"{data}/cross" in results:
+            (gc, tc), (gx, tx) = results[f"{data}/comm"], results[f"{data}/cross"]
+            print(f"{data}: CoMM / Cross  FLOPs {gc / gx:.2f}x, time {tc / tx:.2f}x")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"peak": peak, "results": results}))
+    if before is not None:
+        print(f"\nbefore ({args.baseline}, matmul {before['peak']:.1f} GFLOP/s) -> after (now)")
+        print(f"{'step':<28}{'GFLOP before':>13}{'after':>8}{'ms before':>11}{'after':>8}"
+              f"{'time ratio':>11}")  # fmt: skip
+        for key, (gf, sec) in results.items():
+            if key in before["results"]:
+                gb, sb = before["results"][key]
+                print(f"{key:<28}{gb:>13.3f}{gf:>8.3f}{1e3 * sb:>11.1f}{1e3 * sec:>8.1f}"
+                      f"{sec / sb:>11.2f}")  # fmt: skip
+    if args.options:
+        options(names, args.steps or 6)
+    if args.views:
+        views()
+
+
+def run_baseline(rev: str) -> dict:
+    """This benchmark's figures on the code at git revision `rev` (same arguments)."""
+    root = Path(__file__).resolve().parents[1]
+    tmp = Path(tempfile.mkdtemp(prefix="bench_training_"))
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        sys.exit(f"--baseline: git archive {rev} failed: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
+    argv = [a for a in sys.argv[1:]]
+    i = argv.index("--baseline")
+    del argv[i : i + 2]
+    argv = [a for a in argv if a not in ("--options", "--views")]
+    out = tmp / "figures.json"
+    print(f"baseline {rev} (in {tmp}):", flush=True)
+    env = {**os.environ, "PYTHONPATH": str(tmp)}
+    subprocess.run([sys.executable, __file__, *argv, "--json", str(out)], env=env, check=True)
+    print(flush=True)
+    return json.loads(out.read_text())
+
+
+def options(names: list[str], steps: int) -> None:
+    """Step time on trifeature: channels_last against contiguous, one thread against all."""
+    n_all = torch.get_num_threads()
+    print(f"\ntrifeature options: ms/step (contiguous, {n_all} threads = reference)")
+    print(f"{'learner':<16}{'reference':>10}{'chan_last':>10}{'1 thread':>10}")
+    for name in names:
+        if not LEARNERS[name].trainable:
+            continue
+        ref = Step(name, "trifeature").seconds(steps)
+        cl = Step(name, "trifeature", channels_last=True).seconds(steps)
+        torch.set_num_threads(1)
+        one = Step(name, "trifeature").seconds(steps)
+        torch.set_num_threads(n_all)
+        print(f"{name:<16}{1e3 * ref:>10.0f}{1e3 * cl:>10.0f}{1e3 * one:>10.0f}", flush=True)
+
+
+def views() -> None:
+    """Seconds per epoch on content_style: generator views against tensor augmentations."""
+    from pid_bench.config import TrainConfig
+    from pid_bench.runner import split_views
+    from pid_bench.training import train
 
     cs = generators.make("content_style", n_train=3072, n_test=16)
     print("\ncontent_style, 3,072 pairs, batch 128: seconds per epoch of the training loop")
     print(f"{'learner':<16}{'tensor aug':>12}{'gen. views':>12}{'ratio':>8}")
     for name in ("cross", "comm"):
-        tensor = epoch_time(name, cs, False, 128)
-        views = epoch_time(name, cs, True, 128)
-        print(f"{name:<16}{tensor:>12.2f}{views:>12.2f}{views / tensor:>8.2f}")
+        out = []
+        for use_views in (False, True):
+            torch.manual_seed(0)
+            m = LEARNERS[name](cs.modality_kinds, cs.modality_shapes, ModelConfig(), AugConfig())
+            t0 = time.perf_counter()
+            train(m, cs.train.x1, cs.train.x2, None, TrainConfig(epochs=2, batch_size=128),
+                  device=torch.device("cpu"), seed=0, progress=False,
+                  views=split_views(cs, cs.train) if use_views else None)  # fmt: skip
+            out.append((time.perf_counter() - t0) / 2)
+        print(f"{name:<16}{out[0]:>12.2f}{out[1]:>12.2f}{out[1] / out[0]:>8.2f}")
 
 
 if __name__ == "__main__":

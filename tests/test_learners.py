@@ -107,6 +107,62 @@ def test_comm_masks_isolate_modalities():
     assert not torch.allclose(m.embed(x1, x2), m.embed(x1, torch.randn_like(x2)))
 
 
+def _fusion_reference(fusion, t1, t2, masks):
+    """The full-sequence fusion with masked tokens excluded by a padding mask (the former
+    implementation): every token of every mask is computed, and every layer in full."""
+    b, n1, n2 = t1.shape[0], t1.shape[1], t2.shape[1]
+    cls = fusion.cls.expand(b, -1, -1)
+    seq = torch.cat([cls, t1 + fusion.modality[0], t2 + fusion.modality[1]], 1)
+    seq = seq.repeat(len(masks), 1, 1)
+    pad = torch.zeros(len(masks), 1 + n1 + n2, dtype=torch.bool)
+    for k, (on1, on2) in enumerate(masks):
+        pad[k, 1 : 1 + n1] = not on1
+        pad[k, 1 + n1 :] = not on2
+    pad = pad.repeat_interleave(b, dim=0)
+    out = fusion.norm(fusion.blocks(seq, src_key_padding_mask=pad)[:, 0])
+    return list(out.split(b, dim=0))
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+@pytest.mark.parametrize("n2", [3, 5])
+def test_fusion_matches_full_sequence_with_padding_mask(layers, n2):
+    from pid_bench.learners.comm import MASKS_ALL, Fusion
+
+    torch.manual_seed(0)
+    fusion = Fusion(16, 2, layers)
+    t1, t2 = torch.randn(7, 3, 16), torch.randn(7, n2, 16)
+    for masks in (MASKS_ALL, [(True, True)], MASKS_ALL[:2], [(False, True), (True, True)]):
+        got = fusion(t1, t2, masks)
+        want = _fusion_reference(fusion, t1, t2, masks)
+        assert len(got) == len(masks)
+        for a, b in zip(got, want, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["comm", "comm_unimodal"])
+def test_comm_loss_and_gradients_unchanged_by_token_pruning(name, monkeypatch):
+    """CoMM's loss and every parameter's gradient on a fixed batch are those of the
+    full-sequence fusion: pruning masked tokens and the last layer's non-CLS rows removes
+    FLOPs, not terms."""
+    from pid_bench.learners import comm
+
+    x1, x2, y = _batch(32)
+
+    def loss_and_grads():
+        m = _make(name)
+        loss, _ = m.loss(x1, x2, y, torch.arange(32), torch.Generator().manual_seed(5))
+        loss.backward()
+        return loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}
+
+    loss, grads = loss_and_grads()
+    monkeypatch.setattr(comm.Fusion, "forward", _fusion_reference)
+    ref_loss, ref_grads = loss_and_grads()
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == ref_grads.keys()
+    for k in grads:
+        torch.testing.assert_close(grads[k], ref_grads[k], rtol=1e-4, atol=1e-6, msg=k)
+
+
 def test_train_loop_logs_and_is_deterministic(tmp_path):
     x1, x2, y = (t.numpy() for t in _batch(64))
     cfg = TrainConfig(epochs=2, batch_size=16)
