@@ -1,7 +1,7 @@
 """Training cost per learner: FLOPs, time and the share of the machine's matmul rate.
 
     python benchmarks/bench_training.py [--data bits trifeature] [--learners ...] [--steps N]
-        [--threads N] [--no-split] [--options] [--views] [--baseline REV]
+        [--threads N] [--no-split] [--options] [--compile] [--views] [--baseline REV]
 
 For each learner, one training step (both augmented views, forward + backward, optimiser
 step; default `ModelConfig`) on `bits` (batch 256) and `trifeature` 32 x 32 (batch 128):
@@ -17,9 +17,11 @@ step; default `ModelConfig`) on `bits` (batch 256) and `trifeature` 32 x 32 (bat
 
 `--baseline REV` first runs the same measurements on the code at git revision REV (extracted
 to a temporary folder, in a subprocess) and then prints before/after GFLOP and ms per step.
-`--options` measures, on `trifeature`, step time with channels_last memory format and with
-one torch thread against all cores (what `--jobs` > 1 runs with); `--views` the cost of
-generator views on `content_style` (seconds per epoch of the training loop).
+`--options` measures step time with channels_last memory format, AdamW's foreach and fused
+implementations, and one torch thread against all cores (what `--jobs` > 1 runs with), as
+ratios to the reference measured interleaved with them; `--views` the cost of
+generator views on `content_style` (seconds per epoch of the training loop); `--compile`
+torch.compile of the encoders (compile time, then step time against eager).
 """
 
 from __future__ import annotations
@@ -66,7 +68,14 @@ def matmul_rate(reps: int = 5) -> float:
 class Step:
     """One learner with its optimiser and a fixed batch; `run()` is one training step."""
 
-    def __init__(self, name: str, data: str, channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        data: str,
+        channels_last: bool = False,
+        adamw: dict | None = None,
+        compile_encoders: bool = False,
+    ) -> None:
         spec = DATA[data]
         b = spec["batch"]
         kw = {"size": spec["size"]} if "size" in spec else {}
@@ -76,8 +85,15 @@ class Step:
             ds.modality_kinds, ds.modality_shapes, ModelConfig(), AugConfig(), n_classes=4
         )
         self.trainable = self.model.trainable
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3) if self.trainable else None
+        self.opt = (
+            torch.optim.AdamW(self.model.parameters(), lr=1e-3, **(adamw or {}))
+            if self.trainable
+            else None
+        )
         self.model.start_epoch(1, b)
+        if compile_encoders:
+            for attr in ("enc1", "enc2"):
+                setattr(self.model, attr, torch.compile(getattr(self.model, attr)))
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.model.to(memory_format=fmt)
@@ -205,6 +221,7 @@ def main() -> None:
     ap.add_argument("--no-split", action="store_true", help="skip the profiler time split")
     ap.add_argument("--options", action="store_true", help="channels_last and thread counts")
     ap.add_argument("--views", action="store_true", help="generator views on content_style")
+    ap.add_argument("--compile", action="store_true", help="torch.compile of the encoders")
     ap.add_argument("--baseline", metavar="REV", help="also measure git revision REV, before")
     ap.add_argument("--json", help=argparse.SUPPRESS)  # where a baseline run leaves its figures
     args = ap.parse_args()
@@ -252,7 +269,9 @@ def main() -> None:
                 print(f"{key:<28}{gb:>13.3f}{gf:>8.3f}{1e3 * sb:>11.1f}{1e3 * sec:>8.1f}"
                       f"{sec / sb:>11.2f}")  # fmt: skip
     if args.options:
-        options(names, args.steps or 6)
+        options(names, args.data, args.steps)
+    if args.compile:
+        compiled(names, args.data, args.steps)
     if args.views:
         views()
 
@@ -270,7 +289,7 @@ def run_baseline(rev: str) -> dict:
     argv = [a for a in sys.argv[1:]]
     i = argv.index("--baseline")
     del argv[i : i + 2]
-    argv = [a for a in argv if a not in ("--options", "--views")]
+    argv = [a for a in argv if a not in ("--options", "--views", "--compile")]
     out = tmp / "figures.json"
     print(f"baseline {rev} (in {tmp}):", flush=True)
     env = {**os.environ, "PYTHONPATH": str(tmp)}
@@ -279,20 +298,57 @@ def run_baseline(rev: str) -> dict:
     return json.loads(out.read_text())
 
 
-def options(names: list[str], steps: int) -> None:
-    """Step time on trifeature: channels_last against contiguous, one thread against all."""
+def options(names: list[str], data: list[str], steps: int | None) -> None:
+    """Step time under each option against the reference (contiguous, default AdamW, all
+    threads), measured interleaved so that drifts of the machine hit every column alike."""
     n_all = torch.get_num_threads()
-    print(f"\ntrifeature options: ms/step (contiguous, {n_all} threads = reference)")
-    print(f"{'learner':<16}{'reference':>10}{'chan_last':>10}{'1 thread':>10}")
-    for name in names:
-        if not LEARNERS[name].trainable:
-            continue
-        ref = Step(name, "trifeature").seconds(steps)
-        cl = Step(name, "trifeature", channels_last=True).seconds(steps)
-        torch.set_num_threads(1)
-        one = Step(name, "trifeature").seconds(steps)
-        torch.set_num_threads(n_all)
-        print(f"{name:<16}{1e3 * ref:>10.0f}{1e3 * cl:>10.0f}{1e3 * one:>10.0f}", flush=True)
+    variants = {
+        "reference": {},
+        "chan_last": {"channels_last": True},
+        "adamw_foreach": {"adamw": {"foreach": True}},
+        "adamw_fused": {"adamw": {"fused": True}},
+        "1 thread": {"threads": 1},
+    }
+    print(f"\noptions: ms/step (reference: contiguous, AdamW default, {n_all} threads)")
+    print(f"{'data':<12}{'learner':<16}" + "".join(f"{v:>14}" for v in variants))
+    for d in data:
+        k = steps or (20 if d == "bits" else 6)
+        for name in names:
+            if not LEARNERS[name].trainable:
+                continue
+            runs = {}
+            for v, kw in variants.items():
+                kw = dict(kw)
+                torch.set_num_threads(kw.pop("threads", n_all))
+                runs[v] = (Step(name, d, **kw), [])
+            torch.set_num_threads(n_all)
+            for _ in range(3):  # interleave rounds
+                for v, (st, ts) in runs.items():
+                    torch.set_num_threads(variants[v].get("threads", n_all))
+                    ts.append(st.seconds(max(2, k // 3)))
+            torch.set_num_threads(n_all)
+            ms = {v: 1e3 * float(np.median(ts)) for v, (_, ts) in runs.items()}
+            line = f"{d:<12}{name:<16}{ms['reference']:>14.1f}"
+            line += "".join(f"{ms[v] / ms['reference']:>13.2f}x" for v in list(variants)[1:])
+            print(line, flush=True)
+
+
+def compiled(names: list[str], data: list[str], steps: int | None) -> None:
+    """torch.compile of the encoders: its one-off compile time and the step time after it."""
+    print("\ntorch.compile (encoders): compile seconds, ms/step eager -> compiled")
+    for d in data:
+        k = steps or (20 if d == "bits" else 6)
+        for name in names:
+            if not LEARNERS[name].trainable:
+                continue
+            eager = Step(name, d).seconds(k)
+            st = Step(name, d, compile_encoders=True)
+            t0 = time.perf_counter()
+            st.run()
+            first = time.perf_counter() - t0
+            comp = st.seconds(k)
+            print(f"{d:<12}{name:<16}compile {first:6.1f} s   {1e3 * eager:7.1f} -> "
+                  f"{1e3 * comp:7.1f} ms ({comp / eager:.2f}x)", flush=True)  # fmt: skip
 
 
 def views() -> None:

@@ -139,28 +139,91 @@ def test_fusion_matches_full_sequence_with_padding_mask(layers, n2):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["comm", "comm_unimodal"])
-def test_comm_loss_and_gradients_unchanged_by_token_pruning(name, monkeypatch):
-    """CoMM's loss and every parameter's gradient on a fixed batch are those of the
-    full-sequence fusion: pruning masked tokens and the last layer's non-CLS rows removes
-    FLOPs, not terms."""
-    from pid_bench.learners import comm
+def _comm_loss_reference(m, x1, x2, y, idx, g):
+    """CoMM's former loss: view by view through encoders, full-sequence fusion and head."""
+    from pid_bench.learners.comm import MASKS_ALL
+    from pid_bench.learners.losses import comm_loss as loss_fn
 
-    x1, x2, y = _batch(32)
+    views = []
+    for _ in range(2):
+        a1, a2 = m.augment(x1, x2, g)
+        views.append(
+            [m.head(z) for z in _fusion_reference(m.fusion, m.enc1(a1), m.enc2(a2), MASKS_ALL)]
+        )
+    return loss_fn(*views, m.model_cfg.temperature, fused_term=m.fused_term)
 
-    def loss_and_grads():
-        m = _make(name)
-        loss, _ = m.loss(x1, x2, y, torch.arange(32), torch.Generator().manual_seed(5))
+
+def _cross_self_loss_reference(m, x1, x2, y, idx, g):
+    """Cross+Self's former loss: every encoder and head call view by view."""
+    t = m.model_cfg.temperature
+    a1, a2 = m.augment(x1, x2, g)
+    b1, b2 = m.augment(x1, x2, g)
+    za1, za2, zb1, zb2 = m.enc1(a1), m.enc2(a2), m.enc1(b1), m.enc2(b2)
+    cross = 0.5 * (info_nce(za1, zb2, t) + info_nce(zb1, za2, t))
+    self_ = nt_xent(m.self1(za1), m.self1(zb1), t) + nt_xent(m.self2(za2), m.self2(zb2), t)
+    return cross + m.self_weight * self_, {}
+
+
+REFERENCES = {
+    "comm": _comm_loss_reference,
+    "comm_unimodal": _comm_loss_reference,
+    "cross_self": _cross_self_loss_reference,
+    "factorcl": "per_view",  # its heads were always per-sample; the encoders now batch views
+}
+
+
+@pytest.mark.parametrize("kinds", ["vector", "image"])
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_loss_and_gradients_unchanged_by_pruning_and_batching(name, kinds, monkeypatch):
+    """A learner's loss and every parameter's gradient on a fixed batch are those of the
+    former, view-by-view and full-sequence implementation: pruning masked tokens and the last
+    fusion layer's non-CLS rows, and stacking views into one call, remove FLOPs, not terms.
+    On images the BatchNorm encoders keep one call per view."""
+    import importlib
+
+    if kinds == "vector":
+        x1, x2, y = _batch(32)
+        kk, shapes = KINDS, SHAPES
+    else:
+        g0 = torch.Generator().manual_seed(1)
+        x1, x2 = torch.rand(16, 3, 16, 16, generator=g0), torch.rand(16, 3, 16, 16, generator=g0)
+        y = torch.arange(16) % 4
+        kk, shapes = ("image", "image"), ((3, 16, 16), (3, 16, 16))
+    n = x1.shape[0]
+
+    def loss_and_grads(reference):
+        torch.manual_seed(0)
+        m = get_learner(name)(
+            kk, shapes, SMALL, AugConfig(noise_std=0.05, mask_max=0.2), n_classes=4
+        )
+        g = torch.Generator().manual_seed(5)
+        if reference is None:
+            loss, _ = m.loss(x1, x2, y, torch.arange(n), g)
+        else:
+            loss, _ = reference(m, x1, x2, y, torch.arange(n), g)
         loss.backward()
-        return loss.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}
+        return loss.detach(), {
+            k: p.grad.clone() for k, p in m.named_parameters() if p.grad is not None
+        }
 
-    loss, grads = loss_and_grads()
-    monkeypatch.setattr(comm.Fusion, "forward", _fusion_reference)
-    ref_loss, ref_grads = loss_and_grads()
+    loss, grads = loss_and_grads(None)
+    ref = REFERENCES[name]
+    if ref == "per_view":
+        module = importlib.import_module(get_learner(name).__module__)
+        monkeypatch.setattr(module, "encode_views", lambda enc, *xs: [enc(x) for x in xs])
+        ref = None
+    ref_loss, ref_grads = loss_and_grads(ref)
     torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-6)
-    assert grads.keys() == ref_grads.keys()
+    assert grads.keys() == ref_grads.keys() and grads
     for k in grads:
         torch.testing.assert_close(grads[k], ref_grads[k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_encode_views_batches_only_per_sample_encoders():
+    from pid_bench.learners.encoders import batch_independent, build_encoder
+
+    assert batch_independent(build_encoder("vector", (6,), SMALL))
+    assert not batch_independent(build_encoder("image", (3, 16, 16), SMALL))
 
 
 def test_train_loop_logs_and_is_deterministic(tmp_path):

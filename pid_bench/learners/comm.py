@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pid_bench.learners.base import Learner, register
-from pid_bench.learners.encoders import build_encoder, mlp_head
+from pid_bench.learners.encoders import build_encoder, encode_views, mlp_head
 from pid_bench.learners.losses import comm_loss
 
 
@@ -119,12 +119,16 @@ class CoMM(Learner):
         self.fusion = Fusion(c.d_model, c.fusion_heads, c.fusion_layers)
         self.head = mlp_head(c.d_model, c.d_model, c.proj_dim)
 
-    def _views(self, x1: Tensor, x2: Tensor) -> list[Tensor]:
-        return self.fusion(self.enc1(x1), self.enc2(x2), MASKS_ALL)
-
     def loss(self, x1, x2, y, idx, generator):
-        va = [self.head(z) for z in self._views(*self.augment(x1, x2, generator))]
-        vb = [self.head(z) for z in self._views(*self.augment(x1, x2, generator))]
+        a1, a2 = self.augment(x1, x2, generator)
+        b1, b2 = self.augment(x1, x2, generator)
+        # Both views go through each encoder (batched where per-sample), the fusion and the
+        # head together: the same numbers as view by view, in fewer and larger products.
+        t1 = torch.cat(encode_views(self.enc1, a1, b1), 0)
+        t2 = torch.cat(encode_views(self.enc2, a2, b2), 0)
+        h = self.head(torch.cat(self.fusion(t1, t2, MASKS_ALL), 0))
+        chunks = h.split(x1.shape[0], 0)  # [Z1', Z1'', Z2', Z2'', Z', Z'']
+        va, vb = list(chunks[0::2]), list(chunks[1::2])
         return comm_loss(va, vb, self.model_cfg.temperature, fused_term=self.fused_term)
 
     def embed(self, x1, x2):

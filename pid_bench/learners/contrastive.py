@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from pid_bench.learners.base import Learner, register
-from pid_bench.learners.encoders import PooledEncoder, mlp_head
+from pid_bench.learners.encoders import PooledEncoder, encode_views, mlp_head
 from pid_bench.learners.losses import info_nce, nt_xent
 
 
@@ -61,10 +61,12 @@ class CrossSelf(_TwoTower):
         t = self.model_cfg.temperature
         a1, a2 = self.augment(x1, x2, generator)
         b1, b2 = self.augment(x1, x2, generator)
-        za1, za2, zb1, zb2 = self.enc1(a1), self.enc2(a2), self.enc1(b1), self.enc2(b2)
+        (za1, zb1), (za2, zb2) = encode_views(self.enc1, a1, b1), encode_views(self.enc2, a2, b2)
         cross = 0.5 * (info_nce(za1, zb2, t) + info_nce(zb1, za2, t))
-        self_ = nt_xent(self.self1(za1), self.self1(zb1), t) + nt_xent(
-            self.self2(za2), self.self2(zb2), t
+        # each head on both views in one call (per-sample layers: the same numbers)
+        n = x1.shape[0]
+        self_ = nt_xent(*self.self1(torch.cat([za1, zb1])).split(n)) + nt_xent(
+            *self.self2(torch.cat([za2, zb2])).split(n)
         )
         loss = cross + self.self_weight * self_
         return loss, {"cross": float(cross.detach()), "self": float(self_.detach())}

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from pid_bench.learners.base import Learner, register
-from pid_bench.learners.encoders import PooledEncoder, mlp_head
+from pid_bench.learners.encoders import PooledEncoder, encode_views, mlp_head
 from pid_bench.learners.losses import club_from_scores, critic_scores, nce_from_scores
 
 
@@ -79,8 +79,13 @@ class FactorCL(Learner):
     def loss(self, x1, x2, y, idx, generator):
         a1, a2 = self.augment(x1, x2, generator)
         b1, b2 = self.augment(x1, x2, generator)
-        s1, s2, u1, u2 = self._heads(a1, a2)
-        s1b, s2b, u1b, u2b = self._heads(b1, b2)
+        # both views through each encoder and head together (per-sample layers: the same
+        # numbers as view by view, in larger products)
+        n = x1.shape[0]
+        f1 = torch.cat(encode_views(self.enc1, a1, b1))
+        f2 = torch.cat(encode_views(self.enc2, a2, b2))
+        (s1, s1b), (s2, s2b) = self.s1(f1).split(n), self.s2(f2).split(n)
+        (u1, u1b), (u2, u2b) = self.u1(f1).split(n), self.u2(f2).split(n)
 
         nce_s = nce_from_scores(self.crit_s(s1, s2))
         club_s_cond, crit_loss_1 = self._club(
