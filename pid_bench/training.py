@@ -154,6 +154,7 @@ def train(
     bs = min(cfg.batch_size, n)
     n_batches = max(n // bs, 1)  # drop the ragged last batch: contrastive losses want full batches
     bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
+    learner.total_epochs = cfg.epochs
     try:
         for epoch in bar:
             learner.train()

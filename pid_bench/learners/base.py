@@ -64,6 +64,10 @@ class Learner(nn.Module):
       drawn by the dataset's generative process instead, so call it on the whole batch);
     - returns a scalar tensor with a gradient, and a dict of named float terms for the log.
 
+    Before the first epoch the loop sets `self.total_epochs` and then calls
+    `start_epoch(epoch, n_train)` before each epoch (1-based), so a learner can schedule a
+    term over training.
+
     Self-supervised learners train on `ds.pretrain_split(task)` for tasks with a pretraining
     split (one model per such task) and on `train` for the others (one shared model);
     `supervised` learners train on `train`, one model per task. A non-finite loss stops the
@@ -110,6 +114,9 @@ class Learner(nn.Module):
     #: rough cost of a training step relative to Cross (benchmarks/bench_training.py); only
     #: orders parallel work longest first, never changes results
     relative_cost: float = 1.0
+    #: the number of epochs of the current training, set by the training loop before the
+    #: first epoch (for schedules over training, e.g. a loss weight ramped per epoch)
+    total_epochs: int = 0
     #: set by the training loop for each batch when the run draws views from the generator
     _view_draw: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
 

@@ -73,6 +73,21 @@ class Fusion(nn.Module):
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
 
+    def embed_tokens(self, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
+        """Each modality's tokens (B, n_i, d) with its modality embedding added: the fusion's
+        input sequence is [CLS] followed by any of these (what `cls_output` reads)."""
+        return t1 + self.modality[0], t2 + self.modality[1]
+
+    def cls_output(self, tokens: Tensor) -> Tensor:
+        """The normalised CLS output (B, d) of the fusion layers over [CLS, tokens], tokens
+        (B, n, d) as `embed_tokens` makes them (or altered, e.g. some replaced by a mask
+        token)."""
+        x = torch.cat([self.cls.expand(tokens.shape[0], -1, -1), tokens], 1)
+        layers = self.blocks.layers
+        for i, layer in enumerate(layers):
+            x = _layer(layer, x, cls_only=i == len(layers) - 1)
+        return self.norm(x[:, 0])
+
     def forward(self, t1: Tensor, t2: Tensor, masks: list[tuple[bool, bool]]) -> list[Tensor]:
         """CLS output for each modality mask ([on, off] -> Z1, [off, on] -> Z2, [on, on] -> Z).
 
@@ -81,20 +96,18 @@ class Fusion(nn.Module):
         pass.
         """
         b = t1.shape[0]
-        cls = self.cls.expand(b, -1, -1)
-        parts = (t1 + self.modality[0], t2 + self.modality[1])
+        parts = self.embed_tokens(t1, t2)
+        # (off, off) leaves the CLS token alone
         seqs = [
-            torch.cat([cls] + [p for p, on in zip(parts, m, strict=True) if on], 1) for m in masks
+            torch.cat([p for p, on in zip(parts, m, strict=True) if on] or [t1[:, :0]], 1)
+            for m in masks
         ]
         out: list[Tensor | None] = [None] * len(masks)
         for n in dict.fromkeys(s.shape[1] for s in seqs):
             group = [k for k, s in enumerate(seqs) if s.shape[1] == n]
-            x = torch.cat([seqs[k] for k in group], 0)
-            layers = self.blocks.layers
-            for i, layer in enumerate(layers):
-                x = _layer(layer, x, cls_only=i == len(layers) - 1)
-            for k, z in zip(group, self.norm(x[:, 0]).split(b, dim=0), strict=True):
-                out[k] = z
+            z = self.cls_output(torch.cat([seqs[k] for k in group], 0))
+            for k, zk in zip(group, z.split(b, dim=0), strict=True):
+                out[k] = zk
         return out  # type: ignore[return-value]
 
 
