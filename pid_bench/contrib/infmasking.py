@@ -1,4 +1,4 @@
-"""InfMasking: CoMM plus an infinite-masking term (Wen et al., NeurIPS 2025, arXiv 2509.25270).
+"""InfMasking: CoMM plus an infinite-masking term (NeurIPS 2025, arXiv 2509.25270).
 
 A reference learner written the way a method from outside pid-bench is: it imports only the
 public plug-in API (`pid_bench.learners`), and the suite finds it through the entry point
