@@ -44,7 +44,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import generators
 from pid_bench.config import AugConfig, ModelConfig
-from pid_bench.learners import LEARNERS
+from pid_bench.learners import LEARNERS, get_learner
+from pid_bench.learners.plugins import entry_points
 
 DATA = {"bits": {"batch": 256}, "trifeature": {"batch": 128, "size": 32}}
 PARTS = ("augmentation", "encoders", "fusion", "loss", "optimiser")
@@ -81,7 +82,7 @@ class Step:
         kw = {"size": spec["size"]} if "size" in spec else {}
         ds = generators.make(data, n_train=b, n_test=16, **kw)
         torch.manual_seed(0)
-        self.model = LEARNERS[name](
+        self.model = get_learner(name)(
             ds.modality_kinds, ds.modality_shapes, ModelConfig(), AugConfig(), n_classes=4
         )
         self.trainable = self.model.trainable
@@ -215,7 +216,9 @@ def time_split(step: Step, steps: int = 3) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", nargs="+", default=list(DATA), choices=list(DATA))
-    ap.add_argument("--learners", nargs="+", default=None, help="default: every trainable one")
+    ap.add_argument(
+        "--learners", nargs="+", default=None, help="default: every trainable one, plug-ins too"
+    )
     ap.add_argument("--steps", type=int, default=None, help="default: 20 on bits, 6 on images")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     ap.add_argument("--no-split", action="store_true", help="skip the profiler time split")
@@ -228,10 +231,12 @@ def main() -> None:
     before = run_baseline(args.baseline) if args.baseline else None
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = args.learners or [n for n, c in LEARNERS.items() if c.trainable]
-    unknown = sorted(set(names) - set(LEARNERS))
+    # built-ins and installed plug-ins (infmasking is one)
+    known = [*LEARNERS, *(n for n in entry_points() if n not in LEARNERS)]
+    names = args.learners or [n for n in known if get_learner(n).trainable]
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        ap.error(f"unknown learners {unknown}; known: {', '.join(LEARNERS)}")
+        ap.error(f"unknown learners {unknown}; known: {', '.join(known)}")
     peak = matmul_rate()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"float32 matmul rate {peak:.1f} GFLOP/s")  # fmt: skip
@@ -314,7 +319,7 @@ def options(names: list[str], data: list[str], steps: int | None) -> None:
     for d in data:
         k = steps or (20 if d == "bits" else 6)
         for name in names:
-            if not LEARNERS[name].trainable:
+            if not get_learner(name).trainable:
                 continue
             runs = {}
             for v, kw in variants.items():
@@ -339,7 +344,7 @@ def compiled(names: list[str], data: list[str], steps: int | None) -> None:
     for d in data:
         k = steps or (20 if d == "bits" else 6)
         for name in names:
-            if not LEARNERS[name].trainable:
+            if not get_learner(name).trainable:
                 continue
             eager = Step(name, d).seconds(k)
             st = Step(name, d, compile_encoders=True)
