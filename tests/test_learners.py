@@ -259,3 +259,23 @@ def test_supervised_needs_labels():
 def test_unknown_learner_lists_names():
     with pytest.raises(ValueError, match="available: .*comm"):
         get_learner("nope")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("name", ["comm", "cross"])
+def test_cuda_step_matches_cpu(name):
+    """The GPU path: a training step on CUDA gives the CPU's loss and gradients (to float
+    tolerance) for the same weights (augmentations off: CUDA draws another random stream)."""
+    x1, x2, y = _batch(32)
+    out = {}
+    for dev in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        m = get_learner(name)(KINDS, SHAPES, SMALL, AugConfig(noise_std=0.0, mask_max=0.0))
+        m.to(dev)
+        g = torch.Generator(device=dev).manual_seed(5)
+        loss, _ = m.loss(x1.to(dev), x2.to(dev), y.to(dev), torch.arange(32, device=dev), g)
+        loss.backward()
+        out[dev] = (loss.detach().cpu(), {k: p.grad.cpu() for k, p in m.named_parameters()})
+    torch.testing.assert_close(out["cpu"][0], out["cuda"][0], rtol=1e-4, atol=1e-5)
+    for k, v in out["cpu"][1].items():
+        torch.testing.assert_close(v, out["cuda"][1][k], rtol=1e-3, atol=1e-5, msg=k)
