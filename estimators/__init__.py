@@ -7,6 +7,7 @@ Usable on its own (numpy, scipy, scikit-learn only):
     DiscretePID().fit(x1, x2, y)     # discrete samples
     ClusteredPID(n_clusters=20, random_state=0).fit(x1, x2, y)  # continuous modalities
     ClusteredPID(bias_correction="shuffle")  # minus the label-permutation null (small n)
+    BatchPID(seed=0).fit(x1, x2, y)  # neural (BATCH), continuous x1, x2, discrete y
     GaussianPID().fit(m, x, y)       # jointly Gaussian target m and sources x, y
     GaussianPID().fit_covariance(cov, dims=(dm, dx, dy))
 
@@ -24,12 +25,15 @@ from estimators.base import (
     get_estimator,
     register,
 )
+from estimators.batch import BatchPID, BatchPIDResult
 from estimators.clustered import BIAS_CORRECTIONS, ClusteredPID, ClusteredPIDResult
 from estimators.discrete import MEASURES, DiscretePID, joint_from_samples, pid
 from estimators.gaussian import GaussianPID, GaussianPIDResult, gaussian_pid
 
 __all__ = [
     "BIAS_CORRECTIONS",
+    "BatchPID",
+    "BatchPIDResult",
     "ESTIMATORS",
     "MEASURES",
     "BrojaSolution",
