@@ -218,6 +218,7 @@ def _lbfgs(
     g = g.ravel()
     s_hist: deque[np.ndarray] = deque(maxlen=memory)
     y_hist: deque[np.ndarray] = deque(maxlen=memory)
+    stalled = 0
     for it in range(1, max_iter + 1):
         q = g.copy()
         alphas = []
@@ -254,7 +255,11 @@ def _lbfgs(
             y_hist.append(yv)
         decrease = f - fn
         x, f, g = xn, fn, gn
-        if decrease <= tol * (1.0 + abs(f)) and float(np.abs(g).max()) < 1e-6:
+        small = decrease <= tol * (1.0 + abs(f))
+        stalled = stalled + 1 if small else 0
+        # an optimum on the boundary ||Sigma|| = 1 keeps a large gradient: there, stop when
+        # the value has stopped moving for a while
+        if small and (float(np.abs(g).max()) < 1e-6 or stalled >= 20):
             return x.reshape(shape), f, it, True
     return x.reshape(shape), f, max_iter, False
 
@@ -280,7 +285,11 @@ def _solve(c: np.ndarray, dims: tuple[int, int, int], max_iter: int, tol: float)
     lo = max(i_x, i_y)
     rx, ry = hx.shape[0], hy.shape[0]
     it, conv = 0, True
-    if rx == 0 or ry == 0:  # one source says nothing about M: I_cup = the other's MI
+    if rx == 0 or ry == 0 or _ordered(hx, hy):
+        # One source is a degraded copy of the other (Hx'Hx - Hy'Hy semi-definite, always so
+        # for a scalar M, or one says nothing): a joint where M - X - Y (or M - Y - X) is a
+        # Markov chain keeps both marginals and has I_Q(M; X, Y) = the larger MI, the least
+        # possible. The search would only creep towards ||Sigma|| = 1 there.
         union = lo
     else:
         base = np.eye(dm) + hy.T @ hy
@@ -294,6 +303,14 @@ def _solve(c: np.ndarray, dims: tuple[int, int, int], max_iter: int, tol: float)
     # outside is round-off of the solve (the true cross-covariance is a starting point).
     union = min(max(union, lo), max(w.i_xy_nats, lo))
     return _Solved(i_x, i_y, max(w.i_xy_nats, lo), union, (rx, ry), it, conv)
+
+
+def _ordered(hx: np.ndarray, hy: np.ndarray) -> bool:
+    """Whether Hx'Hx - Hy'Hy is positive or negative semi-definite (within round-off)."""
+    gx, gy = hx.T @ hx, hy.T @ hy
+    ev = np.linalg.eigvalsh(gx - gy)
+    tol = 1e-10 * max(float(np.abs(gx).max()), float(np.abs(gy).max()), 1.0)
+    return bool(ev[0] >= -tol or ev[-1] <= tol)
 
 
 def _atoms_bits(i_x: float, i_y: float, i_xy: float, union: float) -> tuple[float, ...]:

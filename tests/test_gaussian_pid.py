@@ -222,3 +222,31 @@ def test_bad_samples_and_parameters() -> None:
         GaussianPID(n_bootstrap=-1).fit_covariance(np.eye(3), (1, 1, 1))
     with pytest.raises(ValueError, match="ci_level"):
         GaussianPID(ci_level=1.5).fit_covariance(np.eye(3), (1, 1, 1))
+
+
+def test_gaussian_generator_latent_truth_matches_samples() -> None:
+    import generators
+
+    ds = generators.make("gaussian", latent_dim=2, proj_dim=3, noise=0.7, n_train=20000, seed=1)
+    truth = ds.latent_gaussian_pid
+    assert set(truth) == {"r", "u1", "u2", "s1", "s2"}
+    # structure: z_r is seen by both, the others by one modality only
+    assert truth["r"].redundancy > 0.5
+    assert truth["u1"].unique1 == pytest.approx(truth["u1"].mutual_info, abs=1e-9)
+    assert truth["s2"].unique2 == pytest.approx(truth["s2"].mutual_info, abs=1e-9)
+    tr = ds.train
+    for f, exact in truth.items():
+        est = GaussianPID().fit(tr.latents[f], tr.x1, tr.x2).pid_
+        np.testing.assert_allclose(atoms(est), atoms(exact), atol=0.05, err_msg=f)
+    assert generators.make("gaussian", noise=0.0, n_train=10, n_test=10).latent_gaussian_pid == {}
+
+
+def test_latent_truth_survives_save_and_load(tmp_path) -> None:
+    import generators
+    from generators.io import load_npz, save_npz
+
+    ds = generators.make("gaussian", latent_dim=2, proj_dim=3, n_train=50, n_test=20)
+    back = load_npz(save_npz(ds, tmp_path / "g.npz"))
+    assert back.latent_gaussian_pid["r"].redundancy == pytest.approx(
+        ds.latent_gaussian_pid["r"].redundancy
+    )
