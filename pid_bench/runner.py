@@ -422,6 +422,10 @@ def probe_embeddings(
             pid = probes.clustered_pid(uni[0], uni[1], ds.test.labels[task], cfg.probe, pseed)
             for metric, v in pid.items():
                 rows.append(_row(cell, task, "pid_clustered", metric, v, epoch, atom, true_bits))
+            if cfg.probe.pid_batch:
+                pid = probes.batch_pid(uni[0], uni[1], ds.test.labels[task], pseed)
+                for metric, v in pid.items():
+                    rows.append(_row(cell, task, "pid_batch", metric, v, epoch, atom, true_bits))
     return rows
 
 
