@@ -1,4 +1,4 @@
-"""PID estimators: exact discrete (BROJA, MMI, I_min) and clustered (CVX-style), in bits.
+"""PID estimators: exact discrete (BROJA, MMI, I_min), clustered (CVX-style), Gaussian, in bits.
 
 Usable on its own (numpy, scipy, scikit-learn only):
 
@@ -7,6 +7,9 @@ Usable on its own (numpy, scipy, scikit-learn only):
     DiscretePID().fit(x1, x2, y)     # discrete samples
     ClusteredPID(n_clusters=20, random_state=0).fit(x1, x2, y)  # continuous modalities
     ClusteredPID(bias_correction="shuffle")  # minus the label-permutation null (small n)
+    BatchPID(seed=0).fit(x1, x2, y)  # neural (BATCH), continuous x1, x2, discrete y
+    GaussianPID().fit(m, x, y)       # jointly Gaussian target m and sources x, y
+    GaussianPID().fit_covariance(cov, dims=(dm, dx, dy))
 
 A fit with too few samples per cell for its plug-in joint warns with `SmallSampleWarning`.
 """
@@ -22,11 +25,15 @@ from estimators.base import (
     get_estimator,
     register,
 )
+from estimators.batch import BatchPID, BatchPIDResult
 from estimators.clustered import BIAS_CORRECTIONS, ClusteredPID, ClusteredPIDResult
 from estimators.discrete import MEASURES, DiscretePID, joint_from_samples, pid
+from estimators.gaussian import GaussianPID, GaussianPIDResult, gaussian_pid
 
 __all__ = [
     "BIAS_CORRECTIONS",
+    "BatchPID",
+    "BatchPIDResult",
     "ESTIMATORS",
     "MEASURES",
     "BrojaSolution",
@@ -34,11 +41,14 @@ __all__ = [
     "ClusteredPID",
     "ClusteredPIDResult",
     "DiscretePID",
+    "GaussianPID",
+    "GaussianPIDResult",
     "InsufficientMemoryError",
     "PIDEstimator",
     "PIDResult",
     "SmallSampleWarning",
     "entropy_bits",
+    "gaussian_pid",
     "get_estimator",
     "joint_from_samples",
     "joint_infos_bits",

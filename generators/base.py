@@ -84,6 +84,9 @@ class BimodalDataset:
     n_classes: dict[str, int]
     pretrain: dict[str, Split] = field(default_factory=dict)
     views: ViewSource | None = None
+    #: latent factor -> exact Gaussian PID of (x1, x2; z_f), where every modality is a
+    #: linear-Gaussian function of continuous latents (`gaussian`); empty otherwise.
+    latent_gaussian_pid: dict[str, PIDResult] = field(default_factory=dict)
 
     @property
     def tasks(self) -> tuple[str, ...]:

@@ -16,6 +16,12 @@ independent bits, and the rest of each z_f (its magnitude along the mean directi
 component orthogonal to it) is independent of the signs and of every label. So the PID of the
 latents equals the PID of the sign bits, which is computed exactly by enumeration.
 
+Continuous ground truth: every modality is a linear-Gaussian function of the latents, so
+(z_f, x1, x2) is jointly Gaussian for every factor f, and `latent_gaussian_pid[f]` is its exact
+Gaussian PID (`estimators.gaussian_pid`, target z_f) from the covariance the parameters imply
+(`latent_covariance`); `noise=0` leaves x | z_f singular for the factors a modality holds, and
+then no such truth is given.
+
 Synergy pretraining split (`synergy_pretrain="permutation"`): as in `bits`, `pretrain["synergy"]`
 holds pairs drawn as the training split is, except that the sign bit of z_s2 is pi(sign bit of
 z_s1) for a permutation pi of {0, 1} drawn from `seed` (z_s2 is negated where its sign
@@ -28,6 +34,8 @@ without the split, 0.652 +- 0.018 with it; its untrained architecture 0.610 / 0.
 from __future__ import annotations
 
 import numpy as np
+
+from estimators import PIDResult, gaussian_pid
 
 from ._params import check_choice, check_float, check_int, check_sizes, stream
 from ._truth import (
@@ -93,6 +101,38 @@ def _sample(
     )
 
 
+def latent_covariance(proj: np.ndarray, noise: float, factor: str) -> np.ndarray:
+    """Covariance of (z_f, x1, x2) implied by the projections, `noise` and LATENT_VAR."""
+    latent_dim, proj_dim = proj.shape[1], proj.shape[2]
+    proj = proj.astype(np.float64)
+
+    def gain(factors: tuple[str, ...]) -> np.ndarray:
+        # x = Z @ G + noise, Z the concatenated latents in FACTORS order
+        g = np.zeros((len(FACTORS) * latent_dim, len(factors) * proj_dim))
+        for i, f in enumerate(factors):
+            k = FACTORS.index(f)
+            g[k * latent_dim : (k + 1) * latent_dim, i * proj_dim : (i + 1) * proj_dim] = proj[k]
+        return g
+
+    k = FACTORS.index(factor)
+    sel = np.zeros((len(FACTORS) * latent_dim, latent_dim))
+    sel[k * latent_dim : (k + 1) * latent_dim] = np.eye(latent_dim)
+    a = np.hstack([sel, gain(X1_FACTORS), gain(X2_FACTORS)])
+    cov = LATENT_VAR * a.T @ a
+    n_feat = (len(X1_FACTORS) + len(X2_FACTORS)) * proj_dim
+    cov[latent_dim:, latent_dim:] += noise**2 * np.eye(n_feat)
+    return cov
+
+
+def latent_gaussian_pid(proj: np.ndarray, noise: float) -> dict[str, PIDResult]:
+    """Exact Gaussian PID of (x1, x2; z_f) for every latent factor (empty when noise is 0)."""
+    if noise <= 0:
+        return {}
+    latent_dim, d1 = proj.shape[1], len(X1_FACTORS) * proj.shape[2]
+    dims = (latent_dim, d1, len(X2_FACTORS) * proj.shape[2])
+    return {f: gaussian_pid(latent_covariance(proj, noise, f), dims) for f in FACTORS}
+
+
 @register("gaussian")
 def generate(
     latent_dim: int = 5,
@@ -153,4 +193,5 @@ def generate(
         true_pid={t: exact_pid(STRUCTURE, LABELS[t]) for t in TASKS},
         n_classes={t: n_label_classes(STRUCTURE, LABELS[t]) for t in TASKS},
         pretrain=pretrain,
+        latent_gaussian_pid=latent_gaussian_pid(proj, noise),
     )

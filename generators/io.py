@@ -98,6 +98,7 @@ def save_npz(ds: BimodalDataset, path: str | os.PathLike[str]) -> Path:
         "params": ds.params,
         "n_classes": ds.n_classes,
         "true_pid": {task: res.as_dict() for task, res in ds.true_pid.items()},
+        "latent_gaussian_pid": {f: _plain(res) for f, res in ds.latent_gaussian_pid.items()},
         "splits": splits_meta,
         "pretrain": list(ds.pretrain),
         "fingerprint": fingerprint(ds),
@@ -146,6 +147,9 @@ def load_npz(path: str | os.PathLike[str]) -> BimodalDataset:
         true_pid={task: PIDResult(**d) for task, d in meta["true_pid"].items()},
         n_classes={task: int(k) for task, k in meta["n_classes"].items()},
         pretrain={task: splits[f"pretrain_{task}"] for task in meta["pretrain"]},
+        latent_gaussian_pid={
+            f: PIDResult(**d) for f, d in meta.get("latent_gaussian_pid", {}).items()
+        },
     )
     if ds.name in VIEW_BUILDERS:
         # The view source is a deterministic function of the recorded parameters.
@@ -173,3 +177,8 @@ def _expected_keys(meta: dict[str, Any]) -> list[str]:
         keys += [f"{key}_y_{t}" for t in info["labels"]]
         keys += [f"{key}_latent_{f}" for f in info["latents"]]
     return keys
+
+
+def _plain(res: PIDResult) -> dict[str, Any]:
+    """The five values and the measure of a result (subclasses' extra fields dropped)."""
+    return {k: v for k, v in res.as_dict().items() if k in PIDResult.__dataclass_fields__}

@@ -127,6 +127,10 @@ class ProbeConfig:
     mlp_hidden: int = 128
     mlp_max_iter: int = 200
     pid_clusters: int = 10
+    # BATCH neural PID of the unimodal embeddings next to the clustered one (probe
+    # "pid_batch"); ~10-20 s per task on 2 CPU cores, so off in quick/ci and on in paper
+    # (`--config-set probe.pid_batch=true` turns it on anywhere).
+    pid_batch: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,7 @@ PROFILES: dict[str, Profile] = {
         },
         train=TrainConfig(epochs=30, batch_size=256),
         model=ModelConfig(d_model=256, proj_dim=128, fusion_heads=8),
-        probe=ProbeConfig(max_train=8000, mlp_max_iter=300),
+        probe=ProbeConfig(max_train=8000, mlp_max_iter=300, pid_batch=True),
         seeds=(0, 1, 2),
         # The quick-profile width, 30 passes over the paper's 10,000 pairs (at 10, every
         # learner's loss was still falling and CoMM's redundancy sat 16 points below the

@@ -825,6 +825,7 @@ def _section_blocks(section: _Section, level: str) -> list[_Block]:
         blocks += _floor_ceiling_blocks(final, level)
         blocks += _published_blocks(final, section.generator, level)
         blocks += _clustered_pid_blocks(final, level)
+        blocks += _batch_pid_blocks(final, level)
         blocks += [(level, "True PID per task"), ("table", _truth_table(final))]
 
     if not section.sweep.empty:
@@ -929,6 +930,34 @@ def _clustered_pid_blocks(final: pd.DataFrame, level: str) -> list[_Block]:
             )
     table = _Table(["learner", "task", *heads], rows, caption, left=2)
     return [(level, "Clustered PID of the unimodal embeddings"), ("table", table)]
+
+
+def _batch_pid_blocks(final: pd.DataFrame, level: str) -> list[_Block]:
+    """BATCH estimates of (Z1, Z2; Y) per learner and task, beside the task's true atoms."""
+    rows_df = final[final["probe"] == "pid_batch"]
+    if rows_df.empty:
+        return []
+    atoms = [*TASKS, "mutual_info"]
+    means = rows_df.groupby(["learner", "task", "metric"])["value"].mean()
+    rows = []
+    for name in plotstyle.learner_order(rows_df["learner"].unique()):
+        for task in _task_order(rows_df.loc[rows_df["learner"] == name, "task"].unique()):
+            vals = [_fmt(means.get((name, task, a), np.nan)) for a in atoms]
+            acc = means.get((name, task, "accuracy12"), np.nan)
+            rows.append([name, task, *vals, _fmt(acc)])
+    truth = rows_df.groupby("task")["true_bits"].first()
+    atom_of = rows_df.groupby("task")["true_atom"].first()
+    for task in _task_order(truth.index):
+        vals = [_fmt(truth[task] if a == atom_of[task] else 0.0) for a in TASKS]
+        rows.append(["true", task, *vals, _fmt(truth[task]), ""])
+    heads = [ATOM_SYMBOL.get(a, "I(Y; Z1, Z2)") for a in atoms]
+    caption = (
+        "BATCH (neural) PID estimate of (Z1, Z2; Y) from the unimodal embeddings, bits, mean "
+        "over seeds; acc12: held-out accuracy of its joint classifier (low: the estimate rests "
+        "on an under-trained classifier). Rows 'true': the task's PID of the latents."
+    )
+    table = _Table(["learner", "task", *heads, "acc12"], rows, caption, left=2)
+    return [(level, "BATCH PID of the unimodal embeddings"), ("table", table)]
 
 
 def _truth_table(final: pd.DataFrame) -> _Table:

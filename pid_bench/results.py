@@ -19,7 +19,7 @@ COLUMNS: tuple[str, ...] = (
     "learner",  # learner name, e.g. "comm"
     "seed",  # repetition seed (int)
     "task",  # redundancy | unique1 | unique2 | synergy
-    "probe",  # linear | mlp | pid_clustered
+    "probe",  # linear | mlp | pid_clustered | pid_batch
     "metric",  # balanced_accuracy | mi_bits | capture | chance | redundancy | samples_per_cell ...
     "value",  # float
     "epoch",  # epoch the representation was read at (final epoch for final results)

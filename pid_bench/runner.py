@@ -422,6 +422,10 @@ def probe_embeddings(
             pid = probes.clustered_pid(uni[0], uni[1], ds.test.labels[task], cfg.probe, pseed)
             for metric, v in pid.items():
                 rows.append(_row(cell, task, "pid_clustered", metric, v, epoch, atom, true_bits))
+            if cfg.probe.pid_batch:
+                pid = probes.batch_pid(uni[0], uni[1], ds.test.labels[task], pseed)
+                for metric, v in pid.items():
+                    rows.append(_row(cell, task, "pid_batch", metric, v, epoch, atom, true_bits))
     return rows
 
 
@@ -645,6 +649,11 @@ def _prepare_run_folder(
             env = _environment(cfg, run_id)
             _write_atomic(out / "config.json", json.dumps(new_cfg, indent=2))
             true_pid = {t: ds0.true_pid[t].as_dict() for t in ds0.tasks}
+            if ds0.latent_gaussian_pid:  # continuous truth, per latent factor (`gaussian`)
+                true_pid["latent_gaussian"] = {
+                    f: {k: v for k, v in r.as_dict().items() if not isinstance(v, tuple | list)}
+                    for f, r in ds0.latent_gaussian_pid.items()
+                }
             _write_atomic(out / "true_pid.json", json.dumps(true_pid, indent=2))
         env.setdefault("executions", []).append(_execution(cfg, jobs))
         _write_atomic(out / "environment.json", json.dumps(env, indent=2))

@@ -555,7 +555,9 @@ def test_registry() -> None:
     assert ESTIMATORS["discrete"] is DiscretePID
     assert ESTIMATORS["clustered"] is ClusteredPID
     assert get_estimator("clustered") is ClusteredPID
-    with pytest.raises(ValueError, match=re.escape("valid estimators: clustered, discrete")):
+    with pytest.raises(
+        ValueError, match=re.escape("valid estimators: batch, clustered, discrete, gaussian")
+    ):
         get_estimator("neural-ish")
     with pytest.raises(ValueError, match="already registered"):
         register("discrete")(ClusteredPID)

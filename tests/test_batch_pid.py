@@ -1,0 +1,98 @@
+"""BatchPID (BATCH): atoms on data with a known PID, determinism, recorded settings, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from estimators import BatchPID, BatchPIDResult, get_estimator
+
+pytest.importorskip("torch")
+
+#: Small, fast settings for the default suite (the benchmark runs the full defaults).
+FAST = {"classifier_epochs": 15, "align_epochs": 3, "batch_size": 128}
+
+
+def latent_data(n: int, label: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x1 holds bits (s, u), x2 holds (s, v), as +-3 offsets plus noise and a noise column."""
+    rng = np.random.default_rng(seed)
+    s, u, v = (rng.integers(0, 2, n) for _ in range(3))
+    noise = rng.normal(scale=0.3, size=(2, n, 3))
+    x1 = np.stack([6.0 * s, 6.0 * u, np.zeros(n)], axis=1) + noise[0]
+    x2 = np.stack([6.0 * s, 6.0 * v, np.zeros(n)], axis=1) + noise[1]
+    y = {"redundancy": s, "unique1": u, "synergy": u ^ v}[label]
+    return x1, x2, y
+
+
+@pytest.mark.parametrize(
+    ("label", "atom"),
+    [("redundancy", "redundancy"), ("unique1", "unique1"), ("synergy", "synergy")],
+)
+def test_atoms_on_latent_bits(label: str, atom: str) -> None:
+    x1, x2, y = latent_data(2000, label)
+    est = BatchPID(seed=0, **FAST).fit(x1, x2, y)
+    r = est.pid_
+    assert isinstance(r, BatchPIDResult) and r.measure == "batch"
+    # one bit, all of it in `atom`
+    assert r.atom(atom) == pytest.approx(1.0, abs=0.1)
+    for other in r.ATOMS:
+        if other != atom:
+            assert abs(r.atom(other)) < 0.1, (other, r)
+    assert r.accuracy12 > 0.95
+    assert r.marginal_error < 1e-3
+
+
+def test_same_seed_same_numbers_and_settings_recorded() -> None:
+    x1, x2, y = latent_data(800, "synergy", seed=1)
+    kw = {"classifier_epochs": 3, "align_epochs": 1, "batch_size": 100}
+    a = BatchPID(seed=3, **kw).fit(x1, x2, y).pid_
+    b = BatchPID(seed=3, **kw).fit(x1, x2, y).pid_
+    c = BatchPID(seed=4, **kw).fit(x1, x2, y).pid_
+    values = [(r.redundancy, r.unique1, r.unique2, r.synergy) for r in (a, b, c)]
+    assert values[0] == values[1]
+    assert values[0] != values[2]
+    params = dict(a.params)
+    assert params["align_epochs"] == 1 and params["batch_size"] == 100 and params["seed"] == 3
+    assert {"sinkhorn_iters", "sinkhorn_tol", "hidden", "embed_dim"} <= set(params)
+    assert a.seconds > 0 and a.device == "cpu"
+
+
+def test_held_out_set_and_label_codes() -> None:
+    x1, x2, y = latent_data(900, "redundancy", seed=2)
+    kw = {"classifier_epochs": 8, "align_epochs": 1, "batch_size": 100}
+    est = get_estimator("batch")(seed=0, **kw)
+    est.fit(x1[:600], x2[:600], y[:600] + 5, held_out=(x1[600:], x2[600:], y[600:] + 5))
+    assert est.accuracy_["x1"] > 0.9 and est.accuracy_["x2"] > 0.9
+    assert list(est.classes_) == [5, 6]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"batch_size": 1}, "batch_size must be at least 2"),
+        ({"align_epochs": -1}, "align_epochs must be an integer >= 0"),
+        ({"sinkhorn_tol": 0.0}, "sinkhorn_tol must be a number in"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"seed": 1.5}, "seed must be an integer"),
+    ],
+)
+def test_bad_parameters(kwargs: dict, match: str) -> None:
+    x1, x2, y = latent_data(600, "redundancy")
+    with pytest.raises(ValueError, match=match):
+        BatchPID(**kwargs).fit(x1, x2, y)
+
+
+def test_bad_inputs() -> None:
+    x1, x2, y = latent_data(600, "redundancy")
+    with pytest.raises(ValueError, match="at least 512 training samples"):
+        BatchPID().fit(x1[:300], x2[:300], y[:300])
+    with pytest.raises(ValueError, match="mismatched sample counts"):
+        BatchPID().fit(x1, x2[:-1], y)
+    with pytest.raises(ValueError, match="single class"):
+        BatchPID(batch_size=64).fit(x1, x2, np.zeros(600, dtype=int))
+    with pytest.raises(ValueError, match="held_out y has labels not in y"):
+        BatchPID(batch_size=64).fit(x1, x2, y, held_out=(x1[:10], x2[:10], y[:10] + 7))
+    with pytest.raises(ValueError, match="held_out features must match"):
+        BatchPID(batch_size=64).fit(x1, x2, y, held_out=(x1[:10, :2], x2[:10], y[:10]))
+    with pytest.raises(ValueError, match="NaN"):
+        BatchPID().fit(np.full_like(x1, np.nan), x2, y)
