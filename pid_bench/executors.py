@@ -234,6 +234,7 @@ class RayExecutor(Executor):
         self.ray = import_ray()
         self._started = False
         self._cells_per_node: Counter[str] = Counter()
+        self._need: dict[tuple[int, str], dict[str, float]] = {}
         self._connect()
 
     def _connect(self) -> None:
@@ -258,6 +259,12 @@ class RayExecutor(Executor):
 
     def resources(self, cfg: RunConfig) -> dict[str, float]:
         """What one cell of `cfg` asks Ray for: its CPU threads, and a GPU for CUDA."""
+        key = (cfg.train.threads, cfg.train.device)
+        if key not in self._need:  # one look at the cluster per setting, not per cell
+            self._need[key] = self._resources(cfg)
+        return dict(self._need[key])
+
+    def _resources(self, cfg: RunConfig) -> dict[str, float]:
         total = self.ray.cluster_resources()
         gpus = total.get("GPU", 0)
         device = cfg.train.device
@@ -269,7 +276,9 @@ class RayExecutor(Executor):
         # `auto` means CUDA wherever there is one: Ray shows a task only the GPUs it asked
         # for, so a cell that asked for none would run on the CPU of a GPU node.
         want_gpu = device == "cuda" or (device == "auto" and gpus >= 1)
-        return {"num_cpus": float(cfg.train.threads), "num_gpus": 1.0 if want_gpu else 0.0}
+        need = {"num_cpus": float(cfg.train.threads), "num_gpus": 1.0 if want_gpu else 0.0}
+        self._check_fits(need)  # Ray would otherwise wait for such a node forever
+        return need
 
     def _check_fits(self, need: dict[str, float]) -> None:
         nodes = [n for n in self.ray.nodes() if n.get("Alive")]
@@ -326,7 +335,6 @@ class RayExecutor(Executor):
         refs: dict[Any, Task] = {}
         for t in _longest_first(tasks):
             need = self.resources(t.cfg)
-            self._check_fits(need)
             ref = remote.options(
                 **need, max_retries=self.retries, retry_exceptions=False, name=_task_name(t)
             ).remote(_portable(t.cfg), t.cell, t.log_dir is not None, t.emb_dir is not None)

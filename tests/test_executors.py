@@ -137,7 +137,8 @@ def test_addresses():
 
 
 def _fake_ray_executor(gpus: float, cpus: float = 4) -> RayExecutor:
-    ex = object.__new__(RayExecutor)
+    ex = object.__new__(RayExecutor)  # no cluster: only what `resources` reads
+    ex._need = {}
     total = {"CPU": cpus, **({"GPU": gpus} if gpus else {})}
     ex.ray = SimpleNamespace(
         cluster_resources=lambda: total,
