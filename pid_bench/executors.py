@@ -257,6 +257,11 @@ class RayExecutor(Executor):
             ) from None
         self._started = True
 
+    def _where(self) -> str:
+        if not self._started:  # a connection the caller made (`ray.init` before the run)
+            return "the caller's ray.init"
+        return self.address or "local (started by this run)"
+
     def resources(self, cfg: RunConfig) -> dict[str, float]:
         """What one cell of `cfg` asks Ray for: its CPU threads, and a GPU for CUDA."""
         key = (cfg.train.threads, cfg.train.device)
@@ -314,7 +319,7 @@ class RayExecutor(Executor):
             "jobs": None,
             "ray": {
                 "version": ray.__version__,
-                "address": self.address or "local (started by this run)",
+                "address": self._where(),
                 "nodes": nodes,
                 "resources_per_cell": {
                     "CPU": need["num_cpus"],

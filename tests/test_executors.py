@@ -223,6 +223,7 @@ def test_ray_grid_matches_local_and_keeps_other_cells(ray_cluster, crash, tmp_pa
     first, second = env["executions"]
     assert first["executor"] == "ray" and first["jobs"] is None
     assert first["ray"]["version"] == ray_cluster.__version__
+    assert first["ray"]["address"] == "the caller's ray.init"
     assert first["ray"]["resources_per_cell"] == {"CPU": 1.0, "GPU": 0.0}
     assert sum(n["resources"]["CPU"] for n in first["ray"]["nodes"]) == 2
     assert sum(first["ray"]["cells_per_node"].values()) == 4  # the cells that finished
