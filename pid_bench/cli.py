@@ -320,6 +320,24 @@ def _run_config(args: argparse.Namespace, generator_params: dict, sweep=None):
         learner_params=_learner_params(args.learner_set),
         settings=_kv(args.config_set, "--config-set"),
         sweep=sweep,
+        # with Ray the cells train on the cluster's devices, which this machine may lack
+        device_here=args.executor == "local",
+    )
+
+
+def _executor_args(args: argparse.Namespace) -> dict:
+    """The executor options of `run`/`sweep` (checked by `executors.make_executor`)."""
+    return {
+        "jobs": 1 if args.jobs is None else args.jobs,
+        "executor": _make_executor(args),
+    }
+
+
+def _make_executor(args: argparse.Namespace):
+    from pid_bench.executors import make_executor
+
+    return make_executor(
+        args.executor, jobs=args.jobs, address=args.address, retries=args.retries, quiet=args.quiet
     )
 
 
@@ -332,7 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     df, out = run(
         cfg,
         args.out,
-        jobs=args.jobs,
+        **_executor_args(args),
         quiet=args.quiet,
         force=args.force,
         save_embeddings=args.save_embeddings,
@@ -370,7 +388,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     import generators
-    from pid_bench.runner import run
+    from pid_bench.runner import run_grid
     from pid_bench.summary import format_floor_ceiling, format_summary
 
     base = _generator_params(args.generator, args.set)
@@ -381,9 +399,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         # make the dataset once here so a value the generator rejects fails before any training
         generators.make(args.generator, **{**params, "n_train": 1, "n_test": 1})
         configs.append((v, _run_config(args, params, sweep=(args.param, str(v)))))
-    for v, cfg in configs:
-        out = root / f"{args.param}={v}"
-        df, _ = run(cfg, out, jobs=args.jobs, quiet=args.quiet, force=args.force)
+    # one grid: every value's cells go to the executor together (no idle workers between
+    # values); each value still gets its own run folder, resumable on its own
+    runs = [(cfg, root / f"{args.param}={v}") for v, cfg in configs]
+    tables = run_grid(runs, **_executor_args(args), quiet=args.quiet, force=args.force)
+    for (v, cfg), (df, _) in zip(configs, tables, strict=True):
         print(f"\n{args.param} = {v}")
         print(format_summary(df, cfg.learners, plugins=cfg.plugins))
         print(format_floor_ceiling(df, cfg))
@@ -491,9 +511,29 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--jobs",
         type=_int_at_least(1),
-        default=1,
         help="grid cells run side by side in local processes (default 1); the numbers do not "
         "depend on it",
+    )
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="where the grid's cells run: local (--jobs processes of this machine, the "
+        'default) or ray (a Ray cluster; pip install "pid-bench[ray]"); the numbers do not '
+        "depend on it",
+    )
+    p.add_argument(
+        "--address",
+        metavar="auto|ray://HOST:PORT",
+        help="with --executor ray: the cluster to join (auto: the one `ray start --head` "
+        "started here); default: start a local one on this machine's cores",
+    )
+    p.add_argument(
+        "--retries",
+        type=_int_at_least(0),
+        metavar="N",
+        help="with --executor ray: times a cell whose worker died (killed, out of memory, "
+        "node lost) is run again before it is reported failed (default 2)",
     )
     p.add_argument(
         "--threads",

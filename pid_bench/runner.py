@@ -10,17 +10,13 @@ import os
 import platform
 import re
 import shutil
-import signal
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +39,7 @@ from pid_bench.config import (
     get_profile,
     override,
 )
+from pid_bench.executors import Executor, LocalExecutor, Task, make_executor
 from pid_bench.learners import Learner, check_hyperparams
 from pid_bench.learners.base import LearnerError, failed
 from pid_bench.learners.plugins import learner_class, resolve
@@ -139,13 +136,15 @@ def resolve_config(
     learner_params: dict[str, dict[str, Any]] | None = None,
     settings: dict[str, Any] | None = None,
     data: str | Path | None = None,
+    device_here: bool = True,
 ) -> RunConfig:
     """Merge profile defaults and user overrides into a validated RunConfig.
 
     `learners` are built-in names, plug-in entry-point names, or `module:Class` /
     `path/to/file.py:Class` specs; the config holds their names (and `plugins`, where each
     plug-in comes from). With `data` (a dataset file), the generator and its parameters are
-    the file's and every seed uses its rows.
+    the file's and every seed uses its rows. `device_here=False` checks the device's name
+    only, not that this machine has it (cells that run elsewhere: `--executor ray`).
     """
     prof = get_profile(profile)
     interaction_tasks(interaction)
@@ -212,7 +211,10 @@ def resolve_config(
             f"threads >= 1, got epochs={tr.epochs}, batch_size={tr.batch_size}, lr={tr.lr}, "
             f"probe_every={tr.probe_every}, threads={tr.threads}"
         )
-    resolve_device(tr.device)
+    if device_here:
+        resolve_device(tr.device)
+    elif tr.device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"unknown device {tr.device!r}; accepted: auto, cpu, cuda")
     aug = _resolve_views(sections["aug"], generator, file_views)
     sp, sv = sweep if sweep else ("", "")
     return RunConfig(
@@ -619,6 +621,7 @@ def _prepare_run_folder(
     *,
     resumable: bool = True,
     jobs: int = 1,
+    executor: Executor | None = None,
 ) -> tuple[Path, dict[str, Any], bool]:
     """Create or reopen the run folder: (folder, environment, whether it resumes a run).
 
@@ -646,7 +649,7 @@ def _prepare_run_folder(
             for stale in _STALE[1:]:  # a resumed run rewrites what its last try left
                 (out / stale).unlink(missing_ok=True)
         else:
-            env = _environment(cfg, run_id)
+            env = _environment(cfg, run_id, executor)
             _write_atomic(out / "config.json", json.dumps(new_cfg, indent=2))
             true_pid = {t: ds0.true_pid[t].as_dict() for t in ds0.tasks}
             if ds0.latent_gaussian_pid:  # continuous truth, per latent factor (`gaussian`)
@@ -655,7 +658,7 @@ def _prepare_run_folder(
                     for f, r in ds0.latent_gaussian_pid.items()
                 }
             _write_atomic(out / "true_pid.json", json.dumps(true_pid, indent=2))
-        env.setdefault("executions", []).append(_execution(cfg, jobs))
+        env.setdefault("executions", []).append(_execution(cfg, jobs, executor))
         _write_atomic(out / "environment.json", json.dumps(env, indent=2))
     except OSError as e:
         raise ValueError(
@@ -705,12 +708,17 @@ def _check_resumable(out: Path, new_cfg: dict[str, Any]) -> None:
         )
 
 
-def _environment(cfg: RunConfig, run_id: str) -> dict[str, Any]:
+def _environment(cfg: RunConfig, run_id: str, executor: Executor | None = None) -> dict[str, Any]:
+    if cfg.embeddings:  # a score run trains nothing; its probes (scikit-learn) run on the CPU
+        device = "cpu"
+    elif executor is not None:  # where the cells run, not necessarily here
+        device = executor.device(cfg)
+    else:
+        device = resolve_device(cfg.train.device).type
     env = {
         "versions": envinfo.versions(),
         "git_sha": envinfo.git_sha(),
-        # a score run trains nothing; its probes (scikit-learn) run on the CPU
-        "device": "cpu" if cfg.embeddings else resolve_device(cfg.train.device).type,
+        "device": device,
         "cpu_count": os.cpu_count(),
         "run_id": run_id,
         "started": run_id[:15],
@@ -723,11 +731,13 @@ def _environment(cfg: RunConfig, run_id: str) -> dict[str, Any]:
     return env
 
 
-def _execution(cfg: RunConfig, jobs: int) -> dict[str, Any]:
-    """How one invocation ran: what may matter for the numbers besides the config."""
+def _execution(cfg: RunConfig, jobs: int, executor: Executor | None = None) -> dict[str, Any]:
+    """How one invocation ran: what may matter for the numbers besides the config (and
+    the executor's own record: `executor`, `jobs`, and for Ray its `ray` section)."""
     return {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "jobs": jobs,
+        **(executor.record(cfg) if executor is not None else {}),
         "threads_per_cell": None if cfg.embeddings else cfg.train.threads,
         "host": platform.node(),
         **envinfo.cpu(),
@@ -742,84 +752,35 @@ def _source_file(cls: type) -> str:
         return "unknown"
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches every process of the terminal's group; the parent stops the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _run_cells(
-    cfg: RunConfig,
-    cells: list[Cell],
-    log_dir: Path | None,
-    emb_dir: Path | None,
-    jobs: int,
+    tasks: list[Task],
+    executor: Executor,
     quiet: bool,
-    on_done: Callable[[Cell, list[dict[str, Any]]], None] | None = None,
+    on_done: Callable[[Task, list[dict[str, Any]]], None] | None = None,
     already: int = 0,
-) -> tuple[dict[Cell, list[dict[str, Any]]], list[tuple[Cell, str]]]:
-    """Rows of each cell that finished, and (cell, message) of those whose learner failed.
+) -> tuple[dict[int, list[dict[str, Any]]], list[tuple[Task, str]]]:
+    """Rows of each task that finished (by `id(task)`), and (task, message) of those that
+    failed, run by `executor` (`pid_bench.executors`) under one progress bar.
 
-    `on_done(cell, rows)` is called in this process as each cell finishes. With `jobs` > 1
-    the cells run in spawned processes, each under the same thread settings as a serial run
-    (`run_cell`), so the numbers do not depend on `jobs`. On Ctrl-C the workers are stopped
-    and KeyboardInterrupt is raised; the cells already passed to `on_done` stay done.
+    `on_done(task, rows)` is called in this process as each cell finishes. Whatever the
+    executor, each cell runs under the same thread settings (`run_cell`), so the numbers do
+    not depend on it. On Ctrl-C the workers are stopped and KeyboardInterrupt is raised; the
+    cells already passed to `on_done` stay done.
     """
-    done: dict[Cell, list[dict[str, Any]]] = {}
-    failures: list[tuple[Cell, str]] = []
-    bar = tqdm(total=len(cells) + already, initial=already, desc="cells", disable=quiet)
+    done: dict[int, list[dict[str, Any]]] = {}
+    failures: list[tuple[Task, str]] = []
+    bar = tqdm(total=len(tasks) + already, initial=already, desc="cells", disable=quiet)
 
-    def finished(cell: Cell, rows: list[dict[str, Any]]) -> None:
-        done[cell] = rows
+    def finished(task: Task, rows: list[dict[str, Any]]) -> None:
+        done[id(task)] = rows
         if on_done is not None:
-            on_done(cell, rows)
+            on_done(task, rows)
 
     try:
-        if jobs <= 1:
-            for cell in cells:
-                try:
-                    finished(cell, run_cell(cfg, cell, log_dir, not quiet, emb_dir))
-                except LearnerError as e:
-                    failures.append((cell, str(e)))
-                bar.update()
-        else:
-            _run_parallel(cfg, cells, log_dir, emb_dir, jobs, finished, failures, bar)
+        executor.run(tasks, finished, lambda t, msg: failures.append((t, msg)), bar.update)
     finally:
         bar.close()
     return done, failures
-
-
-def _run_parallel(cfg, cells, log_dir, emb_dir, jobs, finished, failures, bar) -> None:
-    # Longest first, so no core idles at the end waiting for one expensive cell.
-    order = sorted(cells, key=lambda c: -learner_cls(cfg, c.learner).relative_cost)
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_ignore_sigint)
-    try:
-        futs = {pool.submit(run_cell, cfg, c, log_dir, False, emb_dir): c for c in order}
-        for f in as_completed(futs):
-            try:
-                finished(futs[f], f.result())
-            except LearnerError as e:
-                failures.append((futs[f], str(e)))
-            bar.update()
-    except BrokenProcessPool:
-        _stop(pool)
-        raise RunFailed(
-            "a worker process of --jobs died (killed, out of memory, or a script that starts "
-            "runs without an `if __name__ == '__main__':` guard); finished cells are kept, "
-            "run again to resume"
-        ) from None
-    except BaseException:
-        _stop(pool)
-        raise
-    pool.shutdown()
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Stop `pool` now: cancel queued cells and terminate the running ones."""
-    # ProcessPoolExecutor has no public way to stop a running call; its workers are in
-    # `_processes` on every supported Python.
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        proc.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _table(
@@ -935,6 +896,9 @@ def run(
     quiet: bool = False,
     force: bool = False,
     save_embeddings: bool = False,
+    executor: str | Executor = "local",
+    address: str | None = None,
+    retries: int | None = None,
 ) -> tuple[pd.DataFrame, Path]:
     """Run the grid, write `results.csv`, `config.json`, `environment.json` and per-epoch logs.
 
@@ -944,56 +908,167 @@ def run(
     raises RunInterrupted, saying how many cells are done. The table is written as
     `results.csv` (with `manifest.json`) only when every cell has finished, so a results.csv is
     always complete; it is built from the cell files in a fixed order, so a resumed run, or
-    one with any `jobs`, gives the table of an uninterrupted serial run. A learner that fails
-    (LearnerError) fails its cells only: the others still run, their rows go to
+    one with any `jobs` or executor, gives the table of an uninterrupted serial run. A learner
+    that fails (LearnerError) fails its cells only: the others still run, their rows go to
     `results.csv.partial`, the failures to `failures.json`, and RunFailed is raised at the end.
     With `save_embeddings`, `embeddings/<learner>_seed<seed>.npz` holds each model's final
     embeddings in the layout `pid-bench score` reads (scoring them gives the same numbers).
+
+    `executor` is `local` (`jobs` processes of this machine) or `ray` (a Ray cluster at
+    `address`, default a new local one; a cell whose worker dies is run again up to `retries`
+    times), see `pid_bench.executors`.
     """
+    return run_grid(
+        [(cfg, out)],
+        jobs=jobs,
+        quiet=quiet,
+        force=force,
+        save_embeddings=save_embeddings,
+        executor=executor,
+        address=address,
+        retries=retries,
+    )[0]
+
+
+@dataclass
+class _OpenRun:
+    """One run folder of a grid, opened (or resumed) and planned."""
+
+    cfg: RunConfig
+    out: Path
+    env: dict[str, Any]
+    cells: list[Cell]
+    emb_dir: Path | None
+    todo: list[Task]
+    finished_before: bool = False  # a finished run written before cell files existed
+
+    @property
+    def cells_dir(self) -> Path:
+        return self.out / CELLS_DIR
+
+    def is_done(self, cell: Cell) -> bool:
+        if not _cell_file(self.cells_dir, cell).is_file():
+            return False
+        emb = self.emb_dir
+        return emb is None or (emb / _part_name(cell)).is_file() or _merged(emb, cell)
+
+
+def run_grid(
+    runs: list[tuple[RunConfig, Path | str | None]],
+    *,
+    jobs: int = 1,
+    quiet: bool = False,
+    force: bool = False,
+    save_embeddings: bool = False,
+    executor: str | Executor = "local",
+    address: str | None = None,
+    retries: int | None = None,
+) -> list[tuple[pd.DataFrame, Path]]:
+    """Several runs (one per `(cfg, out)`, e.g. the values of a sweep) as one grid: their
+    cells go to one executor together, under one progress bar, and each run's folder is
+    written as `run` writes it. Returns `(table, folder)` per run; when cells failed, every
+    folder is still written and one RunFailed names the failures of all of them."""
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    # connect first: a missing Ray or an unreachable cluster is refused before any folder
+    ex = executor
+    if isinstance(executor, str):
+        ex = make_executor(executor, jobs=jobs, address=address, retries=retries, quiet=quiet)
+    try:
+        opened = [_open_run(cfg, out, force, save_embeddings, ex, jobs, quiet) for cfg, out in runs]
+        owner = {id(t): r for r in opened for t in r.todo}
+        tasks = [t for r in opened for t in r.todo]
+        n_cells = sum(len(r.cells) for r in opened)
+        try:
+            _, failures = _run_cells(
+                tasks,
+                ex,
+                quiet,
+                on_done=lambda t, rows: _save_cell(owner[id(t)].cells_dir, t.cell, rows),
+                already=n_cells - len(tasks),
+            )
+        except KeyboardInterrupt:
+            n = sum(r.is_done(c) for r in opened for c in r.cells)
+            where = opened[0].cells_dir if len(opened) == 1 else "the cells/ folder of each run"
+            raise RunInterrupted(
+                f"interrupted: {n} of {n_cells} cells are done and kept in {where}; run the "
+                "same command again to resume (--force starts over)"
+            ) from None
+        after = ex.record_after()
+    finally:
+        ex.close()
+    results, errors = [], []
+    for r in opened:
+        if after:
+            _note_execution(r.out, after)
+        if r.finished_before:
+            results.append((read_results(r.out), r.out))
+            continue
+        mine = [(t.cell, msg) for t, msg in failures if owner[id(t)] is r]
+        try:
+            results.append((_finish_run(r, mine), r.out))
+        except RunFailed as e:
+            errors.append(e)
+    if len(errors) == 1 and len(opened) == 1:
+        raise errors[0]
+    if errors:
+        records = [rec for e in errors for rec in e.failures]
+        raise RunFailed(
+            f"{len(records)} cells failed in {len(errors)} of {len(opened)} runs: "
+            + "; ".join(str(e) for e in errors),
+            None,
+            records,
+        )
+    return results
+
+
+def _open_run(
+    cfg: RunConfig,
+    out: Path | str | None,
+    force: bool,
+    save_embeddings: bool,
+    ex: Executor,
+    jobs: int,
+    quiet: bool,
+) -> _OpenRun:
     ds0 = dataset_for_seed(cfg, cfg.seeds[0])
-    out, env, resumed = _prepare_run_folder(cfg, out, force, ds0, jobs=jobs)
+    out, env, resumed = _prepare_run_folder(cfg, out, force, ds0, jobs=jobs, executor=ex)
     cells = plan_cells(cfg)
-    cells_dir = out / CELLS_DIR
     emb_dir = out / "embeddings" if save_embeddings else None
-    if resumed and not cells_dir.is_dir() and (out / "results.csv").is_file():
-        # a finished run written before cell files existed: nothing to resume
-        return read_results(out), out
-
-    def is_done(cell: Cell) -> bool:
-        if not _cell_file(cells_dir, cell).is_file():
-            return False
-        return emb_dir is None or (emb_dir / _part_name(cell)).is_file() or _merged(emb_dir, cell)
-
-    todo = [c for c in cells if not is_done(c)]
-    n_done = len(cells) - len(todo)
+    r = _OpenRun(cfg, out, env, cells, emb_dir, [])
+    if resumed and not r.cells_dir.is_dir() and (out / "results.csv").is_file():
+        r.finished_before = True
+        return r
+    r.todo = [Task(cfg, c, out / "logs", emb_dir) for c in cells if not r.is_done(c)]
+    n_done = len(cells) - len(r.todo)
     if resumed and not quiet:
         print(f"resuming {out}: {n_done} of {len(cells)} cells already done", file=sys.stderr)
-    cells_dir.mkdir(exist_ok=True)
-    try:
-        _, failures = _run_cells(
-            cfg,
-            todo,
-            out / "logs",
-            emb_dir,
-            jobs,
-            quiet,
-            on_done=lambda cell, rows: _save_cell(cells_dir, cell, rows),
-            already=n_done,
-        )
-    except KeyboardInterrupt:
-        n = sum(is_done(c) for c in cells)
-        raise RunInterrupted(
-            f"interrupted: {n} of {len(cells)} cells are done and kept in {cells_dir}; run the "
-            "same command again to resume (--force starts over)"
-        ) from None
-    rows = [r for c in cells if is_done(c) for r in _load_cell(_cell_file(cells_dir, c))]
-    if emb_dir is not None and not failures:
-        _merge_embeddings(cfg, emb_dir, cells)
-    df = _table(rows, cfg, env, env["run_id"])
-    _write_table(df, out, failures, len(cells))
-    return df, out
+    r.cells_dir.mkdir(exist_ok=True)
+    return r
+
+
+def _finish_run(r: _OpenRun, failures: list[tuple[Cell, str]]) -> pd.DataFrame:
+    """The table of an opened run from its cell files, written (RunFailed if cells failed)."""
+    rows = [row for c in r.cells if r.is_done(c) for row in _load_cell(_cell_file(r.cells_dir, c))]
+    if r.emb_dir is not None and not failures:
+        _merge_embeddings(r.cfg, r.emb_dir, r.cells)
+    df = _table(rows, r.cfg, r.env, r.env["run_id"])
+    _write_table(df, r.out, failures, len(r.cells))
+    return df
+
+
+def _note_execution(out: Path, extra: dict[str, Any]) -> None:
+    """Add what an executor learnt while running (e.g. Ray's cells per node) to the last
+    execution record of `out/environment.json`."""
+    path = out / "environment.json"
+    env = json.loads(path.read_text())
+    last = env["executions"][-1]
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(last.get(key), dict):
+            last[key].update(value)
+        else:
+            last[key] = value
+    _write_atomic(path, json.dumps(env, indent=2))
 
 
 def _merged(emb_dir: Path, cell: Cell) -> bool:
@@ -1005,11 +1080,12 @@ def run_in_memory(cfg: RunConfig, *, quiet: bool = True) -> pd.DataFrame:
     """The results table of `cfg` without writing anything (RunFailed if a learner fails)."""
     run_id = _new_run_id()
     env = _environment(cfg, run_id)
-    cells = plan_cells(cfg)
-    done, failures = _run_cells(cfg, cells, None, None, 1, quiet)
-    rows = [r for c in cells if c in done for r in done[c]]
+    tasks = [Task(cfg, c, None, None) for c in plan_cells(cfg)]
+    done, failed = _run_cells(tasks, LocalExecutor(1, quiet=quiet), quiet)
+    rows = [r for t in tasks if id(t) in done for r in done[id(t)]]
     df = _table(rows, cfg, env, run_id)
-    if failures:
+    if failed:
+        failures = [(t.cell, msg) for t, msg in failed]
         raise RunFailed(_failure_text(failures), df if rows else None, _failure_records(failures))
     return df
 
