@@ -54,7 +54,16 @@ def test_same_seed_same_numbers_and_settings_recorded() -> None:
     params = dict(a.params)
     assert params["align_epochs"] == 1 and params["batch_size"] == 100 and params["seed"] == 3
     assert {"sinkhorn_iters", "sinkhorn_tol", "hidden", "embed_dim"} <= set(params)
+    assert params["joint"] == "late"
     assert a.seconds > 0 and a.device == "cpu"
+
+
+def test_concat_joint_classifier() -> None:
+    """joint="concat" (one MLP on [x1, x2], as the published code) still finds the synergy."""
+    x1, x2, y = latent_data(2000, "synergy")
+    r = BatchPID(seed=0, joint="concat", **FAST).fit(x1, x2, y).pid_
+    assert r.synergy == pytest.approx(1.0, abs=0.1) and r.accuracy12 > 0.95
+    assert dict(r.params)["joint"] == "concat"
 
 
 def test_held_out_set_and_label_codes() -> None:
@@ -73,6 +82,7 @@ def test_held_out_set_and_label_codes() -> None:
         ({"align_epochs": -1}, "align_epochs must be an integer >= 0"),
         ({"sinkhorn_tol": 0.0}, "sinkhorn_tol must be a number in"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"joint": "early"}, "unknown joint 'early'"),
         ({"seed": 1.5}, "seed must be an integer"),
     ],
 )
