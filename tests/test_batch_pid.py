@@ -66,6 +66,22 @@ def test_concat_joint_classifier() -> None:
     assert dict(r.params)["joint"] == "concat"
 
 
+def test_calibration_temperatures() -> None:
+    """calibrate=True fits one temperature per classifier on the validation share and
+    changes the estimate; calibrate=False leaves the logits as trained."""
+    x1, x2, y = latent_data(2000, "synergy")
+    on = BatchPID(seed=0, **FAST).fit(x1, x2, y).pid_
+    off = BatchPID(seed=0, calibrate=False, **FAST).fit(x1, x2, y).pid_
+    assert off.temperatures == (1.0, 1.0, 1.0)
+    # the grid's ends, e^-3 and e^3, in float32
+    assert all(0.0497 < t < 20.09 for t in on.temperatures)
+    # uninformative x1, x2 alone: flattened; the joint, perfectly separated: sharpened
+    assert on.temperatures[0] > 1 and on.temperatures[1] > 1 and on.temperatures[2] < 1
+    assert on.synergy != off.synergy
+    assert on.synergy == pytest.approx(1.0, abs=0.1)
+    assert dict(on.params)["calibrate"] is True
+
+
 def test_held_out_set_and_label_codes() -> None:
     x1, x2, y = latent_data(900, "redundancy", seed=2)
     kw = {"classifier_epochs": 8, "align_epochs": 1, "batch_size": 100}
@@ -83,6 +99,7 @@ def test_held_out_set_and_label_codes() -> None:
         ({"sinkhorn_tol": 0.0}, "sinkhorn_tol must be a number in"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"joint": "early"}, "unknown joint 'early'"),
+        ({"calibrate": "yes"}, "calibrate must be True or False"),
         ({"seed": 1.5}, "seed must be an integer"),
     ],
 )
