@@ -87,8 +87,10 @@ class BatchPID(PIDEstimator):
         "concat": one MLP on the concatenated inputs (as the published code). Late fusion has
         no first-layer weights that mix the modalities' raw features, which an MLP on the
         concatenation must learn to leave at zero: measured on raw `gaussian` (96 + 96
-        features, 4,800 fitted pairs) its held-out accuracy on the synergy task rose from
-        0.976-0.982 to 0.980-0.986 and its held-out cross-entropy fell accordingly.
+        features, 4,800 fitted pairs, synergy task, seeds 0/1/2, without calibration),
+        I(Y; X1, X2) read 0.931/0.926/0.900 with "concat" and 0.936/0.951/0.902 with "late";
+        the joint classifier alone, H(Y) - held-out cross-entropy: 0.925/0.928/0.926 against
+        0.949/0.946/0.935 bits.
     embed_dim: alignment embedding size per label.
     classifier_epochs, align_epochs: passes over the training data.
     batch_size: minibatch size, also the size of the batches q is formed over.
