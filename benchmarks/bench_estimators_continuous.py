@@ -8,7 +8,10 @@ batch: on the raw inputs of every task of each generator (where the PID of the l
 exact), BatchPID (defaults; trained on `n_train` pairs, estimated on the `n_test` held-out
 ones) next to ClusteredPID at each cluster count (fitted on the same training pairs), in the
 same run: the four atoms, the largest |estimate - truth| over them, seconds per fit, and
-BATCH's held-out classifier accuracies.
+BATCH's held-out classifier accuracies. On `gaussian` an `inputs` line gives the information
+the raw inputs carry about each label (a Bayes classifier's, from the generator's covariance):
+noise makes it less than the latents' 1 bit, so it bounds how close any classifier-based
+estimate can come to the discrete truth.
 
 gaussian: GaussianPID on the doubling example of the ~-PID paper (the 2-D system
 Hx = diag(2, 1), Hy = diag(1, sqrt 2), white independent noises, block-duplicated to
@@ -38,6 +41,48 @@ def _vals(r) -> list[float]:
     return [getattr(r, a) for a in ATOMS]
 
 
+def gaussian_label_information(ds, n_mc: int = 400_000) -> dict[str, tuple[float, float, float]]:
+    """Per task of a `gaussian` dataset, the bits I(Y; X1), I(Y; X2), I(Y; X1, X2) the raw
+    inputs carry (Monte Carlo over the exact Gaussian posterior of each mean(z_f) given the
+    inputs, from the covariance the generator's projections imply): what a perfect classifier
+    would read, below the discrete truth's 1 bit because of the noise."""
+    from scipy.stats import norm
+
+    from generators import gaussian as g
+    from generators._params import stream
+
+    prm = ds.params
+    ld, pd = prm["latent_dim"], prm["proj_dim"]
+    proj = stream(prm["seed"], "gaussian", "projections").uniform(0, 1, (len(g.FACTORS), ld, pd))
+    proj = proj / np.sqrt(g.LATENT_VAR * (proj**2).sum(axis=1, keepdims=True))
+    rng = np.random.default_rng(0)
+    d1 = len(g.X1_FACTORS) * pd
+    w = np.full(ld, 1.0 / ld)
+
+    def posterior(f: str, cols: slice) -> np.ndarray:
+        """Samples of P(mean z_f > 0 | the inputs in `cols`)."""
+        c = g.latent_covariance(proj, prm["noise"], f)
+        czx = w @ c[:ld, ld:][:, cols]
+        vm = w @ c[:ld, :ld] @ w
+        explained = czx @ np.linalg.solve(c[ld:, ld:][cols, cols], czx)
+        z = rng.standard_normal(n_mc) * np.sqrt(explained)
+        return norm.cdf(z / np.sqrt(vm - explained))
+
+    def info(p: np.ndarray) -> float:
+        p = np.clip(p, 1e-300, 1 - 1e-16)
+        return float(1 + (p * np.log2(p) + (1 - p) * np.log2(1 - p)).mean())
+
+    x1, x2, both = slice(0, d1), slice(d1, None), slice(0, None)
+    out = {}
+    for task, f, cols in (("redundancy", "r", None), ("unique1", "u1", x1), ("unique2", "u2", x2)):
+        i1 = info(posterior(f, x1)) if cols in (None, x1) else 0.0
+        i2 = info(posterior(f, x2)) if cols in (None, x2) else 0.0
+        out[task] = (i1, i2, info(posterior(f, both)))
+    p1, p2 = posterior("s1", x1), posterior("s2", x2)
+    out["synergy"] = (0.0, 0.0, info(p1 * p2 + (1 - p1) * (1 - p2)))
+    return out
+
+
 def bench_batch(args: argparse.Namespace) -> None:
     import generators
     from estimators import BatchPID, ClusteredPID
@@ -49,6 +94,7 @@ def bench_batch(args: argparse.Namespace) -> None:
         for seed in args.seeds:
             ds = generators.make(gen, n_train=args.n_train, n_test=args.n_test, seed=seed)
             tr, te = ds.train, ds.test
+            carried = gaussian_label_information(ds) if gen == "gaussian" else {}
             for task in ds.tasks:
                 truth = np.array(_vals(ds.true_pid[task]))
                 rows = []
@@ -80,6 +126,13 @@ def bench_batch(args: argparse.Namespace) -> None:
                     f"{'true':<11} {gen:<8} {seed:<4} {task:<10} "
                     + " ".join(f"{x:6.3f}" for x in truth)
                 )
+                if task in carried:
+                    i1, i2, i12 = carried[task]
+                    print(
+                        f"{'inputs':<11} {gen:<8} {seed:<4} {task:<10} I(Y;X1) {i1:.3f} "
+                        f"I(Y;X2) {i2:.3f} I(Y;X1,X2) {i12:.3f} (Bayes; the truth above "
+                        "is of the latents)"
+                    )
     print("\nlargest |estimate - truth| over tasks and seeds, bits:")
     for key, v in worst.items():
         print(f"  {key:<22} {v:.3f}")

@@ -39,6 +39,8 @@ from estimators.base import PIDEstimator, register
 LN2 = math.log(2.0)
 #: Valid values of `device`.
 DEVICES: tuple[str, ...] = ("cpu", "cuda", "auto")
+#: Valid values of `joint` (the architecture of the classifier of y from (x1, x2)).
+JOINTS: tuple[str, ...] = ("late", "concat")
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,9 @@ class BatchPIDResult(PIDResult):
     accuracy1, accuracy2, accuracy12: held-out accuracy of the classifiers of y from x1, x2
     and (x1, x2) (an estimate from an under-trained classifier shows here); chance: that of
     always predicting the most frequent class; marginal_error: largest relative total-variation
-    gap of the Sinkhorn marginals over the held-out batches; seconds: fit time; params:
-    the estimator's settings as (name, value) pairs.
+    gap of the Sinkhorn marginals over the held-out batches; temperatures: the calibration
+    temperature of each classifier (x1, x2, (x1, x2); 1 when not calibrated); seconds: fit
+    time; params: the estimator's settings as (name, value) pairs.
     """
 
     accuracy1: float = math.nan
@@ -57,6 +60,7 @@ class BatchPIDResult(PIDResult):
     accuracy12: float = math.nan
     chance: float = math.nan
     marginal_error: float = math.nan
+    temperatures: tuple[float, float, float] = (1.0, 1.0, 1.0)
     seconds: float = math.nan
     device: str = "cpu"
     params: tuple[tuple[str, object], ...] = ()
@@ -77,6 +81,16 @@ class BatchPID(PIDEstimator):
     seed: seeds the split, the networks' initialisation and the minibatch order (the same
         seed gives the same numbers on the same machine and device).
     hidden, layers: width and number of hidden layers after the first of every network.
+    joint: architecture of the classifier of y from (x1, x2). "late" (default): one tower
+        per modality (the first `layers` hidden layers of an MLP, on that modality alone), their
+        outputs concatenated into a head of one hidden layer, as deep as the "concat" MLP;
+        "concat": one MLP on the concatenated inputs (as the published code). Late fusion has
+        no first-layer weights that mix the modalities' raw features, which an MLP on the
+        concatenation must learn to leave at zero: measured on raw `gaussian` (96 + 96
+        features, 4,800 fitted pairs, synergy task, seeds 0/1/2, without calibration),
+        I(Y; X1, X2) read 0.931/0.926/0.900 with "concat" and 0.936/0.951/0.902 with "late";
+        the joint classifier alone, H(Y) - held-out cross-entropy: 0.925/0.928/0.926 against
+        0.949/0.946/0.935 bits.
     embed_dim: alignment embedding size per label.
     classifier_epochs, align_epochs: passes over the training data.
     batch_size: minibatch size, also the size of the batches q is formed over.
@@ -86,6 +100,13 @@ class BatchPID(PIDEstimator):
     test_fraction: share of the samples held out when `fit` gets no `held_out` set.
     val_fraction: share of the training samples on which each classifier is early-stopped
         (lowest validation cross-entropy over its epochs; 0: no early stopping).
+    calibrate: divide each classifier's logits by the temperature of least cross-entropy on
+        that validation share (temperature scaling) before any information is read off them.
+        The mutual informations are the classifiers' beliefs, KL(p(y|x) || p(y)), so an
+        under-confident classifier under-reports them even at Bayes accuracy: measured on raw
+        `gaussian`, synergy task, seeds 2/0/1, I(Y; X1, X2) read 0.902/0.936/0.951 without and
+        0.924/0.941/0.952 with it (the data's own value, from the generator's covariance, is
+        0.954/0.958/0.956 bits).
     device: "cpu", "cuda" or "auto" (CUDA when available).
     n_threads: torch threads during the fit (None: torch's setting).
 
@@ -100,6 +121,8 @@ class BatchPID(PIDEstimator):
         seed: int = 0,
         hidden: int = 32,
         layers: int = 2,
+        joint: str = "late",
+        calibrate: bool = True,
         embed_dim: int = 10,
         classifier_epochs: int = 40,
         align_epochs: int = 10,
@@ -116,6 +139,8 @@ class BatchPID(PIDEstimator):
         self.seed = seed
         self.hidden = hidden
         self.layers = layers
+        self.joint = joint
+        self.calibrate = calibrate
         self.embed_dim = embed_dim
         self.classifier_epochs = classifier_epochs
         self.align_epochs = align_epochs
@@ -145,6 +170,10 @@ class BatchPID(PIDEstimator):
         v = p["val_fraction"]
         if isinstance(v, bool) or not isinstance(v, float | int) or not 0 <= v < 1:
             raise ValueError(f"val_fraction must be a number in [0, 1); got {v!r}")
+        if not isinstance(p["calibrate"], bool | np.bool_):
+            raise ValueError(f"calibrate must be True or False; got {p['calibrate']!r}")
+        if p["joint"] not in JOINTS:
+            raise ValueError(f"unknown joint {p['joint']!r}; valid: {', '.join(JOINTS)}")
         if p["device"] not in DEVICES:
             raise ValueError(f"unknown device {p['device']!r}; valid: {', '.join(DEVICES)}")
         if p["n_threads"] is not None:
@@ -214,6 +243,7 @@ class BatchPID(PIDEstimator):
             accuracy12=out["acc12"],
             chance=float(np.bincount(ty, minlength=k).max() / len(ty)),
             marginal_error=out["marginal_error"],
+            temperatures=out["temperatures"],
             seconds=seconds,
             device=out["device"],
             params=tuple(sorted(p.items())),
@@ -251,6 +281,30 @@ def _mlp(torch, d_in: int, hidden: int, d_out: int, layers: int):
     return nn.Sequential(*mods)
 
 
+def _late_fusion(torch, d1: int, d2: int, hidden: int, d_out: int, layers: int):
+    """Joint classifier on [x1, x2]: a tower per modality, a head on their concatenation."""
+    nn = torch.nn
+
+    def tower(d_in: int):
+        mods = [nn.Linear(d_in, hidden), nn.ReLU()]
+        for _ in range(layers - 1):
+            mods += [nn.Linear(hidden, hidden), nn.ReLU()]
+        return nn.Sequential(*mods)
+
+    class LateFusion(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.t1, self.t2 = tower(d1), tower(d2)
+            self.head = nn.Sequential(
+                nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, d_out)
+            )
+
+        def forward(self, x):
+            return self.head(torch.cat([self.t1(x[:, :d1]), self.t2(x[:, d1:])], 1))
+
+    return LateFusion()
+
+
 def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     mu, sd = train.mean(axis=0), train.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
@@ -273,7 +327,10 @@ def _run(torch, p, x1, x2, y, t1, t2, ty, k, device) -> dict:
     # -- classifiers: one loop, summed losses of independent networks
     c1 = _mlp(torch, d1, h, k, nl).to(device)
     c2 = _mlp(torch, d2, h, k, nl).to(device)
-    c12 = _mlp(torch, d1 + d2, h, k, nl).to(device)
+    if p["joint"] == "late":
+        c12 = _late_fusion(torch, d1, d2, h, k, nl).to(device)
+    else:
+        c12 = _mlp(torch, d1 + d2, h, k, nl).to(device)
     nets = nn.ModuleList([c1, c2, c12])
     opt = torch.optim.Adam(nets.parameters(), lr=p["lr"])
     # Early stopping on a validation share of the training rows: each classifier keeps the
@@ -309,10 +366,15 @@ def _run(torch, p, x1, x2, y, t1, t2, ty, k, device) -> dict:
         for c, st in zip(nets, states, strict=True):
             c.load_state_dict(st)
     nets.eval()
+    temps = [1.0, 1.0, 1.0]
     with torch.no_grad():
-        lp1, lp2 = f.log_softmax(c1(tx1), 1), f.log_softmax(c2(tx2), 1)
-        el1, el2 = f.log_softmax(c1(ex1), 1), f.log_softmax(c2(ex2), 1)
-        el12 = f.log_softmax(c12(torch.cat([ex1, ex2], 1)), 1)
+        if n_val and p["calibrate"]:
+            temps = [
+                _temperature(torch, c(x(val)), tyy[val]) for c, x in zip(nets, inputs, strict=True)
+            ]
+        lp1, lp2 = f.log_softmax(c1(tx1) / temps[0], 1), f.log_softmax(c2(tx2) / temps[1], 1)
+        el1, el2 = f.log_softmax(c1(ex1) / temps[0], 1), f.log_softmax(c2(ex2) / temps[1], 1)
+        el12 = f.log_softmax(c12(torch.cat([ex1, ex2], 1)) / temps[2], 1)
         acc = [float((lp.argmax(1) == ety).float().mean()) for lp in (el1, el2, el12)]
 
     # -- alignment: per-label embeddings of each modality
@@ -368,8 +430,17 @@ def _run(torch, p, x1, x2, y, t1, t2, ty, k, device) -> dict:
         "acc2": acc[1],
         "acc12": acc[2],
         "marginal_error": worst,
+        "temperatures": tuple(temps),
         "device": device,
     }
+
+
+def _temperature(torch, logits, y) -> float:
+    """The T in [e^-3, e^3] (grid, log-spaced) of least cross-entropy of logits / T against y."""
+    ts = torch.exp(torch.linspace(-3.0, 3.0, 241, device=logits.device, dtype=logits.dtype))
+    lp = torch.log_softmax(logits[None] / ts[:, None, None], 2)  # (T, n, K)
+    ce = -lp.gather(2, y[None, :, None].expand(len(ts), -1, 1)).mean((1, 2))
+    return float(ts[int(ce.argmin())])
 
 
 def _embed(z, k: int, e: int):

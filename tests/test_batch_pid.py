@@ -54,7 +54,32 @@ def test_same_seed_same_numbers_and_settings_recorded() -> None:
     params = dict(a.params)
     assert params["align_epochs"] == 1 and params["batch_size"] == 100 and params["seed"] == 3
     assert {"sinkhorn_iters", "sinkhorn_tol", "hidden", "embed_dim"} <= set(params)
+    assert params["joint"] == "late"
     assert a.seconds > 0 and a.device == "cpu"
+
+
+def test_concat_joint_classifier() -> None:
+    """joint="concat" (one MLP on [x1, x2], as the published code) still finds the synergy."""
+    x1, x2, y = latent_data(2000, "synergy")
+    r = BatchPID(seed=0, joint="concat", **FAST).fit(x1, x2, y).pid_
+    assert r.synergy == pytest.approx(1.0, abs=0.1) and r.accuracy12 > 0.95
+    assert dict(r.params)["joint"] == "concat"
+
+
+def test_calibration_temperatures() -> None:
+    """calibrate=True fits one temperature per classifier on the validation share and
+    changes the estimate; calibrate=False leaves the logits as trained."""
+    x1, x2, y = latent_data(2000, "synergy")
+    on = BatchPID(seed=0, **FAST).fit(x1, x2, y).pid_
+    off = BatchPID(seed=0, calibrate=False, **FAST).fit(x1, x2, y).pid_
+    assert off.temperatures == (1.0, 1.0, 1.0)
+    # the grid's ends, e^-3 and e^3, in float32
+    assert all(0.0497 < t < 20.09 for t in on.temperatures)
+    # uninformative x1, x2 alone: flattened; the joint, perfectly separated: sharpened
+    assert on.temperatures[0] > 1 and on.temperatures[1] > 1 and on.temperatures[2] < 1
+    assert on.synergy != off.synergy
+    assert on.synergy == pytest.approx(1.0, abs=0.1)
+    assert dict(on.params)["calibrate"] is True
 
 
 def test_held_out_set_and_label_codes() -> None:
@@ -73,6 +98,8 @@ def test_held_out_set_and_label_codes() -> None:
         ({"align_epochs": -1}, "align_epochs must be an integer >= 0"),
         ({"sinkhorn_tol": 0.0}, "sinkhorn_tol must be a number in"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"joint": "early"}, "unknown joint 'early'"),
+        ({"calibrate": "yes"}, "calibrate must be True or False"),
         ({"seed": 1.5}, "seed must be an integer"),
     ],
 )

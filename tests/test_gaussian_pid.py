@@ -210,6 +210,19 @@ def test_bad_covariances(cov, dims, match) -> None:
         GaussianPID().fit_covariance(cov, dims)
 
 
+def test_psd_check_tolerance() -> None:
+    """The Cholesky-based check accepts PSD (even singular) covariances and round-off below
+    its tolerance, and rejects a negative eigenvalue beyond it, naming it."""
+    from estimators.gaussian import check_covariance
+
+    for low in (0.0, -1e-12):
+        c, _ = check_covariance(np.diag([1.0, low, 1.0]), (1, 1, 1))
+        assert c[1, 1] == low
+    rot = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0]
+    with pytest.raises(ValueError, match="smallest eigenvalue -0.001"):
+        check_covariance(rot @ np.diag([1.0, -1e-3, 2.0]) @ rot.T, (1, 1, 1))
+
+
 def test_bad_samples_and_parameters() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="needs more samples than dimensions: 10 samples"):
