@@ -17,8 +17,9 @@ step; default `ModelConfig`) on `bits` (batch 256) and `trifeature` 32 x 32 (bat
 
 `--baseline REV` first runs the same measurements on the code at git revision REV (extracted
 to a temporary folder, in a subprocess) and then prints before/after GFLOP and ms per step.
-`--options` measures step time with channels_last memory format, AdamW's foreach and fused
-implementations, and one torch thread against all cores (what `--jobs` > 1 runs with), as
+`--options` measures the step time as trained (image encoders in channels_last, fused AdamW)
+against contiguous NCHW image encoders, AdamW's per-parameter loop and foreach
+implementations, and one torch thread instead of all cores (what `--jobs` > 1 runs with), as
 ratios to the reference measured interleaved with them; `--views` the cost of
 generator views on `content_style` (seconds per epoch of the training loop); `--compile`
 torch.compile of the encoders (compile time, then step time against eager).
@@ -51,6 +52,19 @@ DATA = {"bits": {"batch": 256}, "trifeature": {"batch": 128, "size": 32}}
 PARTS = ("augmentation", "encoders", "fusion", "loss", "optimiser")
 
 
+def _optimizer(model: torch.nn.Module, adamw: dict | None) -> torch.optim.Optimizer:
+    """The training loop's optimiser (AdamW at lr 1e-3), or AdamW with `adamw`'s keywords."""
+    if adamw is None:
+        try:
+            from pid_bench.config import TrainConfig
+            from pid_bench.training import make_optimizer
+        except ImportError:  # a --baseline revision from before make_optimizer
+            adamw = {}
+        else:
+            return make_optimizer(model, TrainConfig(lr=1e-3), torch.device("cpu"))
+    return torch.optim.AdamW(model.parameters(), lr=1e-3, **adamw)
+
+
 def matmul_rate(reps: int = 5) -> float:
     """Best float32 GFLOP/s of an n x n matrix product, n in 512, 1024, 2048 (median of reps)."""
     best = 0.0
@@ -67,13 +81,18 @@ def matmul_rate(reps: int = 5) -> float:
 
 
 class Step:
-    """One learner with its optimiser and a fixed batch; `run()` is one training step."""
+    """One learner with its optimiser and a fixed batch; `run()` is one training step.
+
+    Defaults are what `pid_bench.training.train` runs; `contiguous=True` puts image encoders
+    in NCHW instead of their channels_last layout, `adamw` gives AdamW's own keyword
+    arguments instead of the training loop's optimiser.
+    """
 
     def __init__(
         self,
         name: str,
         data: str,
-        channels_last: bool = False,
+        contiguous: bool = False,
         adamw: dict | None = None,
         compile_encoders: bool = False,
     ) -> None:
@@ -81,44 +100,56 @@ class Step:
         b = spec["batch"]
         kw = {"size": spec["size"]} if "size" in spec else {}
         ds = generators.make(data, n_train=b, n_test=16, **kw)
-        torch.manual_seed(0)
-        self.model = get_learner(name)(
-            ds.modality_kinds, ds.modality_shapes, ModelConfig(), AugConfig(), n_classes=4
-        )
+        self.fmt = torch.contiguous_format if contiguous else None
+        with self._layout():
+            torch.manual_seed(0)
+            self.model = get_learner(name)(
+                ds.modality_kinds, ds.modality_shapes, ModelConfig(), AugConfig(), n_classes=4
+            )
         self.trainable = self.model.trainable
-        self.opt = (
-            torch.optim.AdamW(self.model.parameters(), lr=1e-3, **(adamw or {}))
-            if self.trainable
-            else None
-        )
+        self.opt = None
+        if self.trainable:
+            self.opt = _optimizer(self.model, adamw)
         self.model.start_epoch(1, b)
         if compile_encoders:
             for attr in ("enc1", "enc2"):
                 setattr(self.model, attr, torch.compile(getattr(self.model, attr)))
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
-        if channels_last:
-            self.model.to(memory_format=fmt)
         self.x1 = torch.as_tensor(ds.train.x1[:b])
         self.x2 = torch.as_tensor(ds.train.x2[:b])
-        if channels_last:
-            self.x1, self.x2 = (
-                x.contiguous(memory_format=fmt) if x.ndim == 4 else x for x in (self.x1, self.x2)
-            )
         task = next(iter(ds.train.labels))
         self.y = torch.as_tensor(ds.train.labels[task][:b], dtype=torch.long) % 4
         self.idx = torch.arange(b)
         self.g = torch.Generator().manual_seed(0)
 
+    @contextlib.contextmanager
+    def _layout(self):
+        """CNNEncoder's memory format set to this step's for the duration (where the code
+        has the knob; older revisions measured by --baseline are contiguous anyway)."""
+        try:
+            from pid_bench.learners.image import CNNEncoder
+        except ImportError:  # pragma: no cover
+            yield
+            return
+        saved = getattr(CNNEncoder, "memory_format", None)
+        if self.fmt is not None and saved is not None:
+            CNNEncoder.memory_format = self.fmt
+        try:
+            yield
+        finally:
+            if saved is not None:
+                CNNEncoder.memory_format = saved
+
     def run(self) -> None:
-        loss, _ = self.model.loss(self.x1, self.x2, self.y, self.idx, self.g)
-        self.opt.zero_grad()
-        loss.backward()
-        with record_function("optimiser"):
-            self.opt.step()
+        with self._layout():
+            loss, _ = self.model.loss(self.x1, self.x2, self.y, self.idx, self.g)
+            self.opt.zero_grad()
+            loss.backward()
+            with record_function("optimiser"):
+                self.opt.step()
 
     def gflop(self) -> float:
         """Forward + backward GFLOP of one step (the optimiser's elementwise work excluded)."""
-        with FlopCounterMode(display=False) as fc:
+        with self._layout(), FlopCounterMode(display=False) as fc:
             loss, _ = self.model.loss(self.x1, self.x2, self.y, self.idx, self.g)
             loss.backward()
         self.opt.zero_grad()
@@ -222,7 +253,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="default: 20 on bits, 6 on images")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     ap.add_argument("--no-split", action="store_true", help="skip the profiler time split")
-    ap.add_argument("--options", action="store_true", help="channels_last and thread counts")
+    ap.add_argument("--options", action="store_true", help="memory layout, AdamW implementations, thread counts")
     ap.add_argument("--views", action="store_true", help="generator views on content_style")
     ap.add_argument("--compile", action="store_true", help="torch.compile of the encoders")
     ap.add_argument("--baseline", metavar="REV", help="also measure git revision REV, before")
@@ -309,12 +340,12 @@ def options(names: list[str], data: list[str], steps: int | None) -> None:
     n_all = torch.get_num_threads()
     variants = {
         "reference": {},
-        "chan_last": {"channels_last": True},
-        "adamw_foreach": {"adamw": {"foreach": True}},
-        "adamw_fused": {"adamw": {"fused": True}},
+        "contiguous": {"contiguous": True},
+        "adamw_loop": {"adamw": {"foreach": False, "fused": False}},
+        "adamw_foreach": {"adamw": {"foreach": True, "fused": False}},
         "1 thread": {"threads": 1},
     }
-    print(f"\noptions: ms/step (reference: contiguous, AdamW default, {n_all} threads)")
+    print(f"\noptions: ms/step (reference: as trained, {n_all} threads), then ratios to it")
     print(f"{'data':<12}{'learner':<16}" + "".join(f"{v:>14}" for v in variants))
     for d in data:
         k = steps or (20 if d == "bits" else 6)

@@ -104,6 +104,21 @@ def _view_drawer(
     return draw
 
 
+def make_optimizer(learner: Learner, cfg: TrainConfig, device: torch.device):
+    """AdamW over the learner's parameters; the fused implementation where torch has it for
+    the device (CPU from torch 2.4, CUDA): one kernel for all parameters instead of a loop
+    over them, a training step about 10% faster on the small vector models
+    (benchmarks/bench_training.py --options)."""
+    kw = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    params = [p for p in learner.parameters() if p.requires_grad]
+    fused_ok = device.type == "cuda" or (
+        device.type == "cpu" and tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
+    )
+    if fused_ok and all(p.is_floating_point() for p in params):
+        return torch.optim.AdamW(params, fused=True, **kw)
+    return torch.optim.AdamW(params, **kw)
+
+
 def train(
     learner: Learner,
     x1: np.ndarray,
@@ -150,7 +165,7 @@ def train(
     order_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed + 1)
     view_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-    opt = torch.optim.AdamW(learner.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(learner, cfg, device)
     bs = min(cfg.batch_size, n)
     n_batches = max(n // bs, 1)  # drop the ragged last batch: contrastive losses want full batches
     bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
