@@ -8,7 +8,7 @@ step; default `ModelConfig`) on `bits` (batch 256) and `trifeature` 32 x 32 (bat
 
 - GFLOP per step: forward + backward as counted by `torch.utils.flop_counter.FlopCounterMode`
   (matrix products and convolutions; elementwise work is not counted),
-- ms per step (median over `--steps` after two warm-up steps) and the GFLOP/s that makes,
+- ms per step (median over `--steps` after five warm-up steps) and the GFLOP/s that makes,
 - that rate as a share of a float32 matrix product's rate measured in the same run at the same
   thread count (the best of n = 512, 1024, 2048),
 - where the step's time goes (`--no-split` skips it): augmentation, encoders, fusion, loss
@@ -63,6 +63,16 @@ def _optimizer(model: torch.nn.Module, adamw: dict | None) -> torch.optim.Optimi
         else:
             return make_optimizer(model, TrainConfig(lr=1e-3), torch.device("cpu"))
     return torch.optim.AdamW(model.parameters(), lr=1e-3, **adamw)
+
+
+def _loads(name: str) -> bool:
+    """Whether the learner can be loaded (a --baseline revision may predate a plug-in)."""
+    try:
+        get_learner(name)
+    except ValueError as e:
+        print(f"skipped {name}: {e}")
+        return False
+    return True
 
 
 def matmul_rate(reps: int = 5) -> float:
@@ -155,13 +165,13 @@ class Step:
         self.opt.zero_grad()
         return fc.get_total_flops() / 1e9
 
-    def seconds(self, steps: int) -> float:
-        """Median seconds per step after two warm-up steps."""
+    def seconds(self, steps: int, warmup: int = 2) -> float:
+        """Median seconds per step after `warmup` steps."""
         ts = []
-        for i in range(steps + 2):
+        for i in range(steps + warmup):
             t0 = time.perf_counter()
             self.run()
-            if i >= 2:
+            if i >= warmup:
                 ts.append(time.perf_counter() - t0)
         return float(np.median(ts))
 
@@ -253,7 +263,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="default: 20 on bits, 6 on images")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     ap.add_argument("--no-split", action="store_true", help="skip the profiler time split")
-    ap.add_argument("--options", action="store_true", help="memory layout, AdamW implementations, thread counts")
+    ap.add_argument(
+        "--options", action="store_true", help="memory layout, AdamW implementations, threads"
+    )
     ap.add_argument("--views", action="store_true", help="generator views on content_style")
     ap.add_argument("--compile", action="store_true", help="torch.compile of the encoders")
     ap.add_argument("--baseline", metavar="REV", help="also measure git revision REV, before")
@@ -264,7 +276,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     # built-ins and installed plug-ins (infmasking is one)
     known = [*LEARNERS, *(n for n in entry_points() if n not in LEARNERS)]
-    names = args.learners or [n for n in known if get_learner(n).trainable]
+    names = args.learners or [n for n in known if _loads(n) and get_learner(n).trainable]
     unknown = sorted(set(names) - set(known))
     if unknown:
         ap.error(f"unknown learners {unknown}; known: {', '.join(known)}")
@@ -282,7 +294,8 @@ def main() -> None:
             st = Step(name, data)
             if not st.trainable:
                 continue
-            gf, sec = st.gflop(), st.seconds(steps)
+            # oneDNN and the allocator settle over the first steps: 5 warm-up steps
+            gf, sec = st.gflop(), st.seconds(steps, warmup=5)
             results[f"{data}/{name}"] = (gf, sec)
             line = f"{data:<12}{name:<16}{gf:>11.3f}{1e3 * sec:>9.1f}{gf / sec:>9.1f}"
             line += f"{gf / sec / peak:>7.0%}"
