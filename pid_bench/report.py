@@ -5,6 +5,8 @@ them and writes into `out`:
 
 - `accuracy_bars`: linear-probe balanced accuracy per learner and interaction, chance marked;
 - `pid_bars`: bits each learner's representation holds about R, U1, U2, S beside the truth;
+- `pid_clustered_bars`, `pid_batch_bars`: each atom as the clustered or the BATCH PID
+  estimator reads it from the unimodal embeddings, beside the truth (where the run has them);
 - `learning_curves`: capture against epoch (only when the runs probed several epochs);
 - `sweep`: capture against a swept generator parameter (only for sweep runs);
 - `summary.md` (tables + figure links) and a self-contained `summary.html`.
@@ -41,7 +43,14 @@ from pid_bench.results import final_epoch, read_runs
 #: `generators` loads every generator, which a report never needs).
 TASKS: tuple[str, ...] = ("redundancy", "unique1", "unique2", "synergy")
 #: Figure names, in the order they appear in the summary.
-FIGURES: tuple[str, ...] = ("accuracy_bars", "pid_bars", "learning_curves", "sweep")
+FIGURES: tuple[str, ...] = (
+    "accuracy_bars",
+    "pid_bars",
+    "pid_clustered_bars",
+    "pid_batch_bars",
+    "learning_curves",
+    "sweep",
+)
 #: Interactions as the figures group tasks: uniqueness averages unique1 and unique2 per seed.
 INTERACTIONS: tuple[str, ...] = ("redundancy", "uniqueness", "synergy")
 TASK_INTERACTION: dict[str, str] = {
@@ -238,6 +247,10 @@ def _build_section(
                 skipped.append("pid_bars: no linear-probe `mi_bits` rows with true bits")
             else:
                 figs.append(pid)
+            for probe in _ESTIMATOR_PROBES:
+                est = _pid_bars(plain, styles, suffix, probe)
+                if est is not None:
+                    figs.append(est)
             if plain_all["epoch"].nunique() > 1:
                 figs.append(_learning_curves(plain_all, styles, suffix))
             else:
@@ -423,10 +436,27 @@ def _accuracy_bars(
     return _Fig("accuracy_bars" + suffix, "Balanced accuracy per interaction", caption, figure=fig)
 
 
+#: PID estimators of the unimodal embeddings that runs score with, and their figure's wording
+_ESTIMATOR_PROBES = {
+    "pid_clustered": "the clustered PID estimate (k-means per modality, exact PID of the joint)",
+    "pid_batch": "the BATCH (neural) PID estimate",
+}
+
+
 def _pid_bars(
-    final: pd.DataFrame, styles: dict[str, plotstyle.LearnerStyle], suffix: str
+    final: pd.DataFrame,
+    styles: dict[str, plotstyle.LearnerStyle],
+    suffix: str,
+    probe: str = "linear",
 ) -> _Fig | None:
-    bits = _select(final, "linear", "mi_bits")
+    """Bits per atom beside the true atom: the linear probe's MI bound on each task, or with
+    `probe` an estimator's (`pid_clustered`, `pid_batch`) estimate of the atom the task
+    isolates, from the unimodal embeddings (Z1, Z2)."""
+    if probe == "linear":
+        bits = _select(final, "linear", "mi_bits")
+    else:
+        part = final[final["probe"] == probe]
+        bits = part[part["metric"] == part["true_atom"]]
     if bits.empty or bits["true_bits"].isna().all():
         return None
     stats = _mean_std(_per_seed(bits, "task"), ["learner", "task"])
@@ -463,13 +493,23 @@ def _pid_bars(
     if zero:
         handles.append(_zero_handle())
     _top_legend(fig, handles, title)
+    if probe == "linear":
+        lead = (
+            "Bits about each PID atom held by the representation: the linear probe's mutual "
+            "information lower bound on the task that isolates the atom"
+        )
+        name, title = "pid_bars", "Information captured per PID atom"
+    else:
+        lead = (
+            f"Each PID atom as {_ESTIMATOR_PROBES[probe]} of (Z1, Z2; Y) reads it from the "
+            "unimodal embeddings, on the task that isolates the atom"
+        )
+        name, title = f"{probe}_bars", f"PID atoms estimated by {probe}"
     caption = (
-        "Bits about each PID atom held by the representation: the linear probe's mutual "
-        "information lower bound on the task that isolates the atom (mean and std over seeds, "
-        f"{_seed_counts(stats)}), beside the exact atom of the generator (white, hatched). "
-        + _role_caption(learners, styles, "bar", zero)
+        f"{lead} (mean and std over seeds, {_seed_counts(stats)}), beside the exact atom of "
+        "the generator (white, hatched). " + _role_caption(learners, styles, "bar", zero)
     ).strip()
-    return _Fig("pid_bars" + suffix, "Information captured per PID atom", caption, figure=fig)
+    return _Fig(name + suffix, title, caption, figure=fig)
 
 
 def _learning_curves(

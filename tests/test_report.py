@@ -80,8 +80,8 @@ def test_plain_report_draws_bars_only(plain_report: tuple[Path, list[Path]]) -> 
     out, paths = plain_report
     assert all(p.is_file() and p.parent == out for p in paths)
     figures = _figure_files(paths)
-    assert len(figures) == 4  # accuracy_bars and pid_bars, PNG and PDF
-    assert _stems(paths) == {"accuracy_bars", "pid_bars"}
+    assert len(figures) == 6  # accuracy_bars, pid_bars, pid_clustered_bars; PNG and PDF
+    assert _stems(paths) == {"accuracy_bars", "pid_bars", "pid_clustered_bars"}
     for p in figures:
         (_assert_valid_png if p.suffix == ".png" else _assert_valid_pdf)(p)
     assert {p.name for p in paths} >= {"summary.md", "summary.html"}
@@ -89,8 +89,14 @@ def test_plain_report_draws_bars_only(plain_report: tuple[Path, list[Path]]) -> 
 
 def test_full_report_adds_learning_curves_and_sweep(full_report: tuple[Path, list[Path]]) -> None:
     _, paths = full_report
-    assert len(_figure_files(paths)) == 8
-    assert _stems(paths) == {"accuracy_bars", "pid_bars", "learning_curves", "sweep"}
+    assert len(_figure_files(paths)) == 10
+    assert _stems(paths) == {
+        "accuracy_bars",
+        "pid_bars",
+        "pid_clustered_bars",
+        "learning_curves",
+        "sweep",
+    }
     for p in _figure_files(paths):
         (_assert_valid_png if p.suffix == ".png" else _assert_valid_pdf)(p)
 
@@ -143,10 +149,9 @@ def test_several_generators_get_suffixed_figures(tmp_path: Path) -> None:
     b = write_fixture_run(tmp_path / "b", learners=("comm",), seeds=(0,), generator="gaussian")
     paths = make_report([a, b], tmp_path / "out", formats=("png",))
     assert _stems(paths) == {
-        "accuracy_bars_bits",
-        "pid_bars_bits",
-        "accuracy_bars_gaussian",
-        "pid_bars_gaussian",
+        f"{fig}_{gen}"
+        for fig in ("accuracy_bars", "pid_bars", "pid_clustered_bars")
+        for gen in ("bits", "gaussian")
     }
 
 
@@ -162,7 +167,7 @@ def test_non_finite_rows_are_left_out_and_noted(tmp_path: Path) -> None:
     assert "1 row(s) with a non-finite value were left out" in md
     assert "comm/synergy/linear/mi_bits" in md
     assert "nan" not in md.split("## Notes")[0].lower().replace("mi_bits", "")
-    assert len(_figure_files(paths)) == 2
+    assert len(_figure_files(paths)) == 3  # accuracy, pid and clustered-PID bars
 
 
 def test_pdf_output_is_reproducible(tmp_path: Path) -> None:
