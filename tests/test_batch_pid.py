@@ -9,19 +9,10 @@ from estimators import BatchPID, BatchPIDResult, get_estimator
 
 pytest.importorskip("torch")
 
+from test_clustered import latent_data  # noqa: E402  the same latent bits
+
 #: Small, fast settings for the default suite (the benchmark runs the full defaults).
 FAST = {"classifier_epochs": 15, "align_epochs": 3, "batch_size": 128}
-
-
-def latent_data(n: int, label: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x1 holds bits (s, u), x2 holds (s, v), as +-3 offsets plus noise and a noise column."""
-    rng = np.random.default_rng(seed)
-    s, u, v = (rng.integers(0, 2, n) for _ in range(3))
-    noise = rng.normal(scale=0.3, size=(2, n, 3))
-    x1 = np.stack([6.0 * s, 6.0 * u, np.zeros(n)], axis=1) + noise[0]
-    x2 = np.stack([6.0 * s, 6.0 * v, np.zeros(n)], axis=1) + noise[1]
-    y = {"redundancy": s, "unique1": u, "synergy": u ^ v}[label]
-    return x1, x2, y
 
 
 @pytest.mark.parametrize(
