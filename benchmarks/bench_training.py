@@ -1,7 +1,8 @@
 """Training cost per learner: FLOPs, time and the share of the machine's matmul rate.
 
     python benchmarks/bench_training.py [--data bits trifeature] [--learners ...] [--steps N]
-        [--threads N] [--no-split] [--options] [--compile] [--views] [--baseline REV]
+        [--threads N] [--learner-set LEARNER.KEY=VALUE ...] [--no-split] [--options]
+        [--compile] [--views] [--baseline REV]
 
 For each learner, one training step (both augmented views, forward + backward, optimiser
 step; default `ModelConfig`) on `bits` (batch 256) and `trifeature` 32 x 32 (batch 128):
@@ -46,10 +47,13 @@ from torch.utils.flop_counter import FlopCounterMode
 import generators
 from pid_bench.config import AugConfig, ModelConfig
 from pid_bench.learners import LEARNERS, get_learner
+from pid_bench.learners.base import check_hyperparams
 from pid_bench.learners.plugins import entry_points
 
 DATA = {"bits": {"batch": 256}, "trifeature": {"batch": 128, "size": 32}}
 PARTS = ("augmentation", "encoders", "fusion", "loss", "optimiser")
+#: learner -> hyperparameter overrides (`--learner-set`, as `pid-bench run` takes them)
+LEARNER_SET: dict[str, dict] = {}
 
 
 def _optimizer(model: torch.nn.Module, adamw: dict | None) -> torch.optim.Optimizer:
@@ -116,6 +120,8 @@ class Step:
             self.model = get_learner(name)(
                 ds.modality_kinds, ds.modality_shapes, ModelConfig(), AugConfig(), n_classes=4
             )
+        for key, value in LEARNER_SET.get(name, {}).items():
+            setattr(self.model, key, value)
         self.trainable = self.model.trainable
         self.opt = None
         if self.trainable:
@@ -262,6 +268,13 @@ def main() -> None:
     )
     ap.add_argument("--steps", type=int, default=None, help="default: 20 on bits, 6 on images")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    ap.add_argument(
+        "--learner-set",
+        action="append",
+        default=[],
+        metavar="LEARNER.KEY=VALUE",
+        help="a learner's hyperparameter, as for pid-bench run (e.g. infmasking.n_masks=6)",
+    )
     ap.add_argument("--no-split", action="store_true", help="skip the profiler time split")
     ap.add_argument(
         "--options", action="store_true", help="memory layout, AdamW implementations, threads"
@@ -280,6 +293,20 @@ def main() -> None:
     unknown = sorted(set(names) - set(known))
     if unknown:
         ap.error(f"unknown learners {unknown}; known: {', '.join(known)}")
+    for item in args.learner_set:
+        key, sep, value = item.partition("=")
+        learner, dot, param = key.partition(".")
+        if not sep or not dot:
+            ap.error(f"--learner-set expects LEARNER.KEY=VALUE, got {item!r}")
+        if learner not in names:
+            ap.error(f"--learner-set names {learner!r}, which is not measured ({' '.join(names)})")
+        try:
+            values = check_hyperparams(get_learner(learner), {param: value}, learner)
+        except ValueError as e:
+            ap.error(str(e))
+        LEARNER_SET.setdefault(learner, {}).update(values)
+    if LEARNER_SET:
+        print(f"hyperparameters: {LEARNER_SET}")
     peak = matmul_rate()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"float32 matmul rate {peak:.1f} GFLOP/s")  # fmt: skip
@@ -306,6 +333,9 @@ def main() -> None:
         if f"{data}/comm" in results and f"{data}/cross" in results:
             (gc, tc), (gx, tx) = results[f"{data}/comm"], results[f"{data}/cross"]
             print(f"{data}: CoMM / Cross  FLOPs {gc / gx:.2f}x, time {tc / tx:.2f}x")
+        if f"{data}/comm" in results and f"{data}/infmasking" in results:
+            (gc, tc), (gi, ti) = results[f"{data}/comm"], results[f"{data}/infmasking"]
+            print(f"{data}: InfMasking / CoMM  FLOPs {gi / gc:.2f}x, time {ti / tc:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({"peak": peak, "results": results}))
     if before is not None:

@@ -156,3 +156,53 @@ def test_found_by_entry_point_and_uses_only_the_public_api():
         [sys.executable, "-m", "pid_bench.cli", "list"], capture_output=True, text=True
     )
     assert "infmasking" in out.stdout
+
+
+SMALL_DATA = {
+    "bits": {"n_train": 256, "n_test": 128},
+    "content_style": {"n_train": 256, "n_test": 128},
+    "gaussian": {"n_train": 256, "n_test": 128},
+    "trifeature": {"n_train": 64, "n_test": 64},
+}
+
+
+@pytest.mark.parametrize("gen", sorted(SMALL_DATA))
+def test_runs_on_every_generator_through_the_python_api(gen):
+    from pid_bench import evaluate
+
+    res = evaluate(
+        "infmasking",
+        generator=gen,
+        interaction="synergy",
+        generator_params=SMALL_DATA[gen],
+        epochs=1,
+        batch_size=32,
+        mlp=False,
+        device="cpu",
+        learner_params={"n_masks": 2, "mask_ratio": 0.7},
+        settings={"model.d_model": 16, "model.hidden": 32, "model.fusion_heads": 2},
+        quiet=True,
+    )
+    acc = res[(res.probe == "linear") & (res.metric == "balanced_accuracy")]
+    assert set(acc.learner) == {"infmasking"} and set(acc.task) == {"synergy"}
+    assert np.isfinite(acc.value).all()
+    params = res.params.iloc[0]
+    assert '"n_masks": 2' in params and '"mask_ratio": 0.7' in params
+
+
+def test_runs_from_the_command_line_with_its_hyperparameters(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "pid_bench.cli", "run", "--generator", "bits",
+           "--set", "n_train=256", "--set", "n_test=128", "--learners", "infmasking", "comm",
+           "--seeds", "0", "--epochs", "1", "--interaction", "redundancy", "--no-mlp",
+           "--learner-set", "infmasking.n_masks=2", "--quiet", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import pandas as pd
+
+    res = pd.read_csv(out / "results.csv")
+    assert {"infmasking", "comm"} <= set(res.learner)
+    bad_cmd = cmd[:-2] + ["--learner-set", "infmasking.n_masks=two", "--out", str(tmp_path / "b")]
+    bad = subprocess.run(bad_cmd, capture_output=True, text=True)
+    assert bad.returncode != 0 and "n_masks" in bad.stderr and "int" in bad.stderr
+    assert "Traceback" not in bad.stderr
