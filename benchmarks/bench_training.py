@@ -45,6 +45,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from torch.utils.flop_counter import FlopCounterMode
 
 import generators
+from pid_bench.cli import _learner_params
 from pid_bench.config import AugConfig, ModelConfig
 from pid_bench.learners import LEARNERS, get_learner
 from pid_bench.learners.base import check_hyperparams
@@ -293,18 +294,15 @@ def main() -> None:
     unknown = sorted(set(names) - set(known))
     if unknown:
         ap.error(f"unknown learners {unknown}; known: {', '.join(known)}")
-    for item in args.learner_set:
-        key, sep, value = item.partition("=")
-        learner, dot, param = key.partition(".")
-        if not sep or not dot:
-            ap.error(f"--learner-set expects LEARNER.KEY=VALUE, got {item!r}")
-        if learner not in names:
-            ap.error(f"--learner-set names {learner!r}, which is not measured ({' '.join(names)})")
-        try:
-            values = check_hyperparams(get_learner(learner), {param: value}, learner)
-        except ValueError as e:
-            ap.error(str(e))
-        LEARNER_SET.setdefault(learner, {}).update(values)
+    try:
+        for learner, values in _learner_params(args.learner_set).items():
+            if learner not in names:
+                ap.error(
+                    f"--learner-set names {learner!r}, which is not measured ({' '.join(names)})"
+                )
+            LEARNER_SET[learner] = check_hyperparams(get_learner(learner), values, learner)
+    except ValueError as e:
+        ap.error(str(e))
     if LEARNER_SET:
         print(f"hyperparameters: {LEARNER_SET}")
     peak = matmul_rate()
@@ -330,12 +328,13 @@ def main() -> None:
                 line += "".join(f"{v:>8.0%}" for v in time_split(st).values())
             print(line, flush=True)
     for data in args.data:
-        if f"{data}/comm" in results and f"{data}/cross" in results:
-            (gc, tc), (gx, tx) = results[f"{data}/comm"], results[f"{data}/cross"]
-            print(f"{data}: CoMM / Cross  FLOPs {gc / gx:.2f}x, time {tc / tx:.2f}x")
-        if f"{data}/comm" in results and f"{data}/infmasking" in results:
-            (gc, tc), (gi, ti) = results[f"{data}/comm"], results[f"{data}/infmasking"]
-            print(f"{data}: InfMasking / CoMM  FLOPs {gi / gc:.2f}x, time {ti / tc:.2f}x")
+        for a, b, label in (
+            ("comm", "cross", "CoMM / Cross"),
+            ("infmasking", "comm", "InfMasking / CoMM"),
+        ):
+            if f"{data}/{a}" in results and f"{data}/{b}" in results:
+                (ga, ta), (gb, tb) = results[f"{data}/{a}"], results[f"{data}/{b}"]
+                print(f"{data}: {label}  FLOPs {ga / gb:.2f}x, time {ta / tb:.2f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({"peak": peak, "results": results}))
     if before is not None:

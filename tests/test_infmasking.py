@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -198,8 +199,6 @@ def test_runs_from_the_command_line_with_its_hyperparameters(tmp_path):
            "--learner-set", "infmasking.n_masks=2", "--quiet", "--out", str(out)]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    import pandas as pd
-
     res = pd.read_csv(out / "results.csv")
     assert {"infmasking", "comm"} <= set(res.learner)
     bad_cmd = cmd[:-2] + ["--learner-set", "infmasking.n_masks=two", "--out", str(tmp_path / "b")]
