@@ -144,7 +144,8 @@ def main() -> int:
         finally:
             subprocess.run(["git", "checkout", "--", rel], cwd=ROOT, check=True)
         failed = re.findall(r"^(?:FAILED|ERROR) \S+::(\S+)", run.stdout, flags=re.M)
-        summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
+        counts = re.findall(r"^\d+ (?:failed|passed).*$", run.stdout, flags=re.M)
+        summary = counts[-1] if counts else run.stdout.strip()[-200:]
         print(f"{name}: {summary}")
         for f in failed:
             print(f"    {f}")
