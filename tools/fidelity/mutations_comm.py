@@ -136,7 +136,7 @@ def main() -> int:
         path.write_text(text.replace(old, new))
         try:
             run = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:warnings", "--tb=no", *TESTS],
+                [sys.executable, "-m", "pytest", "-rfE", "-p", "no:warnings", "--tb=no", *TESTS],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
