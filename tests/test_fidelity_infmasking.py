@@ -45,10 +45,11 @@ def _t(a) -> torch.Tensor:
     return torch.from_numpy(np.asarray(a))
 
 
-def _make(d: int = 8, heads: int = 2, layers: int = 1, **hp) -> InfMasking:
+def _make(d: int = 8, heads: int = 2, layers: int = 1, model: dict | None = None, **hp):
+    """A small InfMasking learner; `model`: more ModelConfig fields, `hp`: hyperparameters."""
     torch.manual_seed(0)
     cfg = ModelConfig(d_model=d, n_tokens=4, hidden=32, proj_dim=8, fusion_heads=heads,
-                      fusion_layers=layers)  # fmt: skip
+                      fusion_layers=layers, **(model or {}))  # fmt: skip
     m = InfMasking(("vector", "vector"), ((6,), (5,)), cfg, AugConfig())
     for key, v in hp.items():
         setattr(m, key, v)
@@ -145,9 +146,9 @@ def _their_masks(m: InfMasking, variant: str) -> None:
     m.keep_masks = lambda b, n, generator, device: keep[n][:, :b]
 
 
-def _fusion_learner(variant: str, mlp: bool, **cfg) -> tuple[InfMasking, list[str]]:
-    m = _make(F["width"], F["heads"], F["layers"], mask_ratio=F["mask_ratio"],
-              n_masks=F["n_masks"], **cfg)  # fmt: skip
+def _fusion_learner(variant: str, mlp: bool, model: dict | None = None):
+    m = _make(F["width"], F["heads"], F["layers"], model, mask_ratio=F["mask_ratio"],
+              n_masks=F["n_masks"])  # fmt: skip
     loaded = _load(m, variant, mlp)
     _their_masks(m, variant)
     return m, loaded
@@ -218,7 +219,7 @@ def test_fusion_without_its_mlp_equals_the_authors():
     "branch: set AUTHORS_FUSION once it is merged",
 )
 def test_fusion_equals_the_authors_with_their_mlp():
-    m, loaded = _fusion_learner("full", mlp=True, **AUTHORS_FUSION)
+    m, loaded = _fusion_learner("full", mlp=True, model=AUTHORS_FUSION)
     assert any(".mlp." in name for name in loaded)
     _check_fusion(m, "full", loaded)
 
