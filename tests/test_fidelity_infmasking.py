@@ -34,8 +34,12 @@ FUSION = np.load(FIXTURES / "infmasking_fusion.npz")
 F = META["fusion"]
 
 #: ModelConfig fields that give our Fusion the authors' block MLP (hidden width 4 x d_model,
-#: QuickGELU). Empty until the branch adding these opt-in options is merged; then set them here.
-AUTHORS_FUSION: dict = {}
+#: QuickGELU, no modality embedding).
+AUTHORS_FUSION: dict = {
+    "fusion_ff_mult": 4,
+    "fusion_activation": "quick_gelu",
+    "modality_embedding": False,
+}
 
 # float32 throughout, on both sides
 TOL = {"rtol": 1e-4, "atol": 1e-5}
@@ -126,7 +130,8 @@ def _load(m: InfMasking, variant: str, mlp: bool) -> list[str]:
     ours = dict(m.named_parameters())
     loaded = []
     with torch.no_grad():
-        m.fusion.modality.zero_()
+        if m.fusion.modality is not None:
+            m.fusion.modality.zero_()
         for name, value in _their_params(variant).items():
             if ".mlp." in name and not mlp:
                 continue

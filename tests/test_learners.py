@@ -293,7 +293,7 @@ AUTHORS_OPTIONS = {
 
 
 @pytest.mark.parametrize("kinds", ["vector", "image"])
-@pytest.mark.parametrize("name", ["comm", "cross_self", "random_fusion"])
+@pytest.mark.parametrize("name", ["comm", "cross_self", "random_fusion", "infmasking"])
 def test_learners_train_with_the_authors_architecture_options(name, kinds):
     """The opt-in options build, train a few steps and embed, on vectors and images."""
     from dataclasses import replace
@@ -320,6 +320,10 @@ def test_learners_train_with_the_authors_architecture_options(name, kinds):
             loss.backward()
             opt.step()
         assert torch.isfinite(loss)
+    if name == "infmasking":
+        # the BatchNorm head sees each view and mask on its own, as the authors call it: the
+        # 6 chunks [Z1', Z1'', Z2', Z2'', Z', Z''] and the 2 K masked ones, per step
+        assert int(m.head[1].num_batches_tracked) == 3 * (6 + 2 * m.n_masks)
     m.eval()
     with torch.no_grad():
         assert torch.isfinite(m.embed(x1, x2)).all()

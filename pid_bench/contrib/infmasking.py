@@ -36,10 +36,11 @@ from pid_bench.learners import (
     MASKS_ALL,
     Fusion,
     Learner,
+    apply_per_chunk,
     build_encoder,
     comm_loss,
     encode_views,
-    mlp_head,
+    projection_head,
 )
 
 
@@ -110,8 +111,8 @@ class InfMasking(Learner):
         d = model.d_model
         self.enc1 = build_encoder(kinds[0], shapes[0], model)
         self.enc2 = build_encoder(kinds[1], shapes[1], model)
-        self.fusion = Fusion(d, model.fusion_heads, model.fusion_layers)
-        self.head = mlp_head(d, d, model.proj_dim)
+        self.fusion = Fusion.from_config(model)
+        self.head = projection_head(d, model)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
         nn.init.trunc_normal_(self.mask_token, std=0.02, a=-0.02, b=0.02)
         self.lam = self.mask_lambda
@@ -149,9 +150,13 @@ class InfMasking(Learner):
         b1, b2 = self.augment(x1, x2, generator)
         t1 = torch.cat(encode_views(self.enc1, a1, b1), 0)
         t2 = torch.cat(encode_views(self.enc2, a2, b2), 0)
-        h = self.head(torch.cat(self.fusion(t1, t2, MASKS_ALL), 0))
-        chunks = h.split(b, 0)  # [Z1', Z1'', Z2', Z2'', Z', Z'']
-        k = self.head(self.masked_views(t1, t2, generator))  # (K, 2B, E): view ' then ''
+        # A BatchNorm head (model.head=comm_bn) sees each view's and mask's batch on its own, as
+        # the authors call it; a per-sample head takes them all in one call (same numbers).
+        z = torch.cat(self.fusion(t1, t2, MASKS_ALL), 0)
+        chunks = apply_per_chunk(self.head, list(z.split(b, 0)))  # [Z1', Z1'', Z2', Z2'', Z', Z'']
+        m = self.masked_views(t1, t2, generator)  # (K, 2B, d): view ' then ''
+        k = torch.stack(apply_per_chunk(self.head, list(m.reshape(-1, m.shape[-1]).split(b, 0))))
+        k = k.view(m.shape[0], 2 * b, -1)
         loss, terms = infmasking_loss(
             list(chunks[0::2]), list(chunks[1::2]), k[:, :b], k[:, b:], self.lam, tau
         )

@@ -12,7 +12,13 @@ modality masks; `Fusion.from_config(model_cfg)` follows the run's fusion options
 from pid_bench.learners import comm, contrastive, factorcl, reference, shared_private  # noqa: F401
 from pid_bench.learners.base import LEARNERS, Learner, check_hyperparams, get_learner, register
 from pid_bench.learners.comm import MASKS_ALL, Fusion
-from pid_bench.learners.encoders import build_encoder, encode_views, mlp_head, projection_head
+from pid_bench.learners.encoders import (
+    apply_per_chunk,
+    build_encoder,
+    encode_views,
+    mlp_head,
+    projection_head,
+)
 from pid_bench.learners.losses import comm_loss, info_nce, nt_xent
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "MASKS_ALL",
     "Fusion",
     "Learner",
+    "apply_per_chunk",
     "build_encoder",
     "check_hyperparams",
     "comm_loss",
