@@ -140,21 +140,24 @@ class Step:
 
     @contextlib.contextmanager
     def _layout(self):
-        """CNNEncoder's memory format set to this step's for the duration (where the code
-        has the knob; older revisions measured by --baseline are contiguous anyway)."""
-        try:
-            from pid_bench.learners.image import CNNEncoder
-        except ImportError:  # pragma: no cover
-            yield
-            return
-        saved = getattr(CNNEncoder, "memory_format", None)
-        if self.fmt is not None and saved is not None:
-            CNNEncoder.memory_format = self.fmt
+        """The image encoders' memory format set to this step's for the duration (where the
+        code has the knob; older revisions measured by --baseline are contiguous anyway)."""
+        from pid_bench.learners import image
+
+        classes = [
+            c
+            for c in (getattr(image, n, None) for n in ("CNNEncoder", "AlexNetEncoder"))
+            if c is not None and getattr(c, "memory_format", None) is not None
+        ]
+        saved = [c.memory_format for c in classes]
+        if self.fmt is not None:
+            for c in classes:
+                c.memory_format = self.fmt
         try:
             yield
         finally:
-            if saved is not None:
-                CNNEncoder.memory_format = saved
+            for c, fmt in zip(classes, saved, strict=True):
+                c.memory_format = fmt
 
     def run(self) -> None:
         with self._layout():

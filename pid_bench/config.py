@@ -8,10 +8,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+#: Values of `ModelConfig.image_encoder`.
+IMAGE_ENCODERS: tuple[str, ...] = ("cnn", "alexnet")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture shared by all learners (encoders, fusion, heads)."""
+    """Architecture shared by all learners (encoders, fusion, heads).
+
+    `image_encoder`: `cnn`, a small conv net (`CNNEncoder`, width `cnn_width`, 4 x 4 tokens),
+    or `alexnet`, the AlexNet trunk of CoMM's Trifeature experiments (`AlexNetEncoder`, one
+    token per cell of its feature map: 6 x 6 at 224 x 224 pixels; images of at least 63
+    pixels; `d_model` divisible by 4).
+    """
 
     d_model: int = 64  # token width and representation width
     n_tokens: int = 4  # tokens per vector modality
@@ -21,6 +30,14 @@ class ModelConfig:
     fusion_heads: int = 4
     temperature: float = 0.1
     cnn_width: int = 32  # channel width of the image encoder
+    image_encoder: str = "cnn"
+
+    def __post_init__(self) -> None:
+        if self.image_encoder not in IMAGE_ENCODERS:
+            raise ValueError(
+                f"ModelConfig.image_encoder must be one of {', '.join(IMAGE_ENCODERS)}, "
+                f"got {self.image_encoder!r}"
+            )
 
 
 @dataclass(frozen=True)
