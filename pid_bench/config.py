@@ -164,6 +164,8 @@ class Profile:
     # Per-generator settings on top of the above, as dotted paths (see `apply_settings`):
     # image data needs other training settings than vectors.
     generator_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The generators the profile is defined for (a run on another is refused); empty: all.
+    only_generators: tuple[str, ...] = ()
 
 
 #: Image settings every profile applies to `trifeature`: smaller batches (more steps per epoch on
@@ -239,6 +241,48 @@ PROFILES: dict[str, Profile] = {
                 "probe.mlp": False,
             }
         },
+    ),
+    # The published Trifeature protocol (CoMM, Dufumier et al., ICLR 2025: main_trifeatures.py,
+    # configs/train_trifeatures.yaml, configs/model/comm.yaml and configs/data/trifeatures.yaml
+    # of Duplums/CoMM) for a user with a GPU: 224 x 224 images with the authors' texture scale
+    # (generators.trifeature.AUTHORS_TEXTURE_PERIOD, 12.8 periods per shape), their AlexNet
+    # encoder (36 tokens of width 512), a 1-layer 8-head fusion, heads 512 -> 512 -> 256,
+    # temperature 0.1, AdamW lr 3e-4 and weight decay 1e-4 without a schedule, batch 64, 100
+    # epochs, SimCLR crops of 8-100% of the image, 10,000 training and 4,096 test pairs, 3
+    # seeds, a linear probe on all 10,000 training pairs. 1,043 GFLOP per CoMM training step,
+    # 16.3 PFLOP per 100-epoch model: minutes on one H100; the 224-pixel images take 29 GB of
+    # host memory per seed (README, "Profiles"). Trifeature only: the protocol has no vector
+    # counterpart, and a run on another generator is refused rather than guessed.
+    #
+    # TO WIRE IN after merging issue 27's fusion/head branch (fid-comm), whose opt-in
+    # ModelConfig fields (planned names) give the authors' fusion and head; they are not
+    # defined on this branch, so the profile runs our fusion (MLP 2 x d_model, GELU, learned
+    # modality embeddings) and our head (Linear-ReLU-Linear, no BatchNorm) until then:
+    #     fusion_ff_mult=4, fusion_activation="quick_gelu", fusion_init="comm",
+    #     modality_embedding=False, head="comm_bn", head_hidden=512
+    "published": Profile(
+        name="published",
+        generator_params={
+            "trifeature": {
+                "n_train": 10000,
+                "n_test": 4096,
+                "size": 224,
+                "texture_period": 0.10625,  # generators.trifeature.AUTHORS_TEXTURE_PERIOD
+            },
+        },
+        train=TrainConfig(epochs=100, batch_size=64, lr=3e-4, weight_decay=1e-4),
+        model=ModelConfig(
+            d_model=512,
+            proj_dim=256,
+            fusion_layers=1,
+            fusion_heads=8,
+            temperature=0.1,
+            image_encoder="alexnet",
+        ),
+        aug=AugConfig(image=ImageAugConfig(crop_scale=(0.08, 1.0))),
+        probe=ProbeConfig(max_train=10000, mlp=False),
+        seeds=(0, 1, 2),
+        only_generators=("trifeature",),
     ),
 }
 
