@@ -28,27 +28,33 @@ every pair), as CoMM trains its synergy run; `train` and `test` stay unbiased fo
 Texture scale. `texture_period` is the texture's period in half image widths, so a dataset's
 look does not depend on `size`; the default 0.4 (`TEXTURE_PERIOD`, 6.4 pixels at 32 x 32) puts
 2 * SHAPE_SCALE / 0.4 = 1.36 / 0.4 = 3.4 periods across a shape's frame (the unit disc its
-template fits in, 1.36 half image widths), the fewest at which every texture is recognisable. The
-authors' generator (CoMM's `dataset/trifeatures.py`) draws a shape template of BASE_SIZE = 128
-pixels into a RENDER_SIZE = 224 pixel image and textures of period TEXTURE_SCALE = 10 pixels:
-128 / 10 = 12.8 periods across a shape's frame. The same count here needs a period of
-1.36 / 12.8 = 2 * 0.68 * 10 / 128 = 0.10625 half image widths (`AUTHORS_TEXTURE_PERIOD`), which
-is 0.10625 * size / 2 pixels:
+template fits in, 1.36 half image widths), the fewest at which every texture is recognisable.
+
+The authors' generator (CoMM's `dataset/trifeatures.py`) draws shape templates of BASE_SIZE =
+128 pixels into RENDER_SIZE = 224 pixel images, with textures of period TEXTURE_SCALE = 10
+pixels: 10 / (224 / 2) = 10 / 112 = 0.0893 half image widths (`AUTHORS_TEXTURE_PERIOD`). Their
+shapes and ours cover the same share of the image: the square root of a shape's area, averaged
+over the 10 shapes, is 98.5 pixels of 224 for theirs (their templates as their
+`_render_plain_shape` draws them, rotation keeps the area) and 0.879 half image widths for
+ours, 44.0% of the image width both. So the authors' period in pixels also keeps their number
+of periods per shape: 98.5 / 10 = 9.85 = 0.879 / 0.0893. (Their 128 / 10 = 12.8 periods across
+a template's box is no guide: their shapes fill 61% of their box on average, ours 42% of their
+frame's bounding square, so matching that count, 1.36 / 12.8 = 0.106 half widths, would draw
+textures 19% coarser than theirs.) In pixels, the authors' period is 0.0893 * size / 2:
 
 | size (px) | period (px) | |
 |---|---|---|
-| 32 | 1.7 | under 2 pixels, below what a pixel grid can draw: refused |
-| 64 | 3.4 | |
-| 224 | 11.9 | the authors': 10 px; our shape frame is 68% of the image width, theirs 57% |
+| 32 | 1.43 | under 2 pixels, below what a pixel grid can draw: refused (size >= 45 needed) |
+| 64 | 2.86 | |
+| 224 | 10.0 | the authors' images |
 
-Matching the authors' period in pixels at 224 x 224 instead (10 / 112 = 0.089 half widths)
-would put 15.2 periods across our larger shape frame. A period of fewer than 2 pixels at the
-requested size is refused (it aliases into a different pattern). At 64 x 64 the authors' period
-keeps solid, stripes, grid, noise and rain plain to see, but the small-motif textures become
-lattices of 1-2 pixel specks: dots and pluses look alike, and hexgrid, triangles and zigzags
-differ mainly in lattice geometry; each texture's mean shade is kept, its contrast inside the
-shape drops by a quarter on average, a third for grid, hexgrid and zigzags (anti-aliasing
-over one pixel).
+A period of fewer than 2 pixels at the requested size is refused (it aliases into a different
+pattern). At 64 x 64 the authors' period keeps solid, stripes, grid, noise and rain plain to
+see, but the small-motif textures become lattices of 1-2 pixel specks: dots and pluses look
+alike, and hexgrid, triangles and zigzags differ mainly in lattice geometry and darkness; each
+texture's mean shade is kept, its contrast (pixel standard deviation) inside the shape drops
+by a quarter on average against 224 x 224, by a third or more for grid, hexgrid, zigzags and
+pluses (anti-aliasing over one pixel).
 """
 
 from __future__ import annotations
@@ -134,9 +140,9 @@ MAX_OFFSET = 0.2
 #: Default texture period, in half image widths (6.4 pixels at 32 x 32): about three periods
 #: across a shape, the fewest at which every texture is still recognisable.
 TEXTURE_PERIOD = 0.4
-#: The authors' texture scale in our units: as many periods (12.8) across a shape's frame as
-#: their 10-pixel textures on 128-pixel shape templates (module docstring).
-AUTHORS_TEXTURE_PERIOD = 0.10625  # 2 * SHAPE_SCALE * 10 / 128
+#: The authors' texture period in our units: their 10 pixels in a 224-pixel image, which on
+#: shapes of the same size as theirs also keeps their periods per shape (module docstring).
+AUTHORS_TEXTURE_PERIOD = 10 / 112
 #: Fewest pixels per texture period a grid can draw (Nyquist): finer periods are refused.
 MIN_PERIOD_PIXELS = 2.0
 #: Largest texture period, in half image widths: one period across the whole image.
@@ -695,8 +701,8 @@ def trifeature(
     `seed` draws the synergy map and every sample; `split_seed` fixes the 80/20 combination
     split (kept fixed across seeds, as a benchmark split is). Train, test and the biased
     synergy pretraining split come from independent streams, so `n_train` does not change the
-    test set. `texture_period` is in half image widths (AUTHORS_TEXTURE_PERIOD = 0.10625 gives
-    the authors' 12.8 periods per shape; module docstring); it changes the pixels only, not
+    test set. `texture_period` is in half image widths (AUTHORS_TEXTURE_PERIOD = 10 / 112 is
+    the authors' 10 pixels at 224 x 224; module docstring); it changes the pixels only, not
     the scenes or labels.
     """
     g = "trifeature"

@@ -244,8 +244,8 @@ PROFILES: dict[str, Profile] = {
     ),
     # The published Trifeature protocol (CoMM, Dufumier et al., ICLR 2025: main_trifeatures.py,
     # configs/train_trifeatures.yaml, configs/model/comm.yaml and configs/data/trifeatures.yaml
-    # of Duplums/CoMM) for a user with a GPU: 224 x 224 images with the authors' texture scale
-    # (generators.trifeature.AUTHORS_TEXTURE_PERIOD, 12.8 periods per shape), their AlexNet
+    # of Duplums/CoMM) for a user with a GPU: 224 x 224 images with the authors' texture period
+    # (generators.trifeature.AUTHORS_TEXTURE_PERIOD: 10 pixels, as in theirs), their AlexNet
     # encoder (36 tokens of width 512), a 1-layer 8-head fusion, heads 512 -> 512 -> 256,
     # temperature 0.1, AdamW lr 3e-4 and weight decay 1e-4 without a schedule, batch 64, 100
     # epochs, SimCLR crops of 8-100% of the image, 10,000 training and 4,096 test pairs, 3
@@ -267,7 +267,7 @@ PROFILES: dict[str, Profile] = {
                 "n_train": 10000,
                 "n_test": 4096,
                 "size": 224,
-                "texture_period": 0.10625,  # generators.trifeature.AUTHORS_TEXTURE_PERIOD
+                "texture_period": 10 / 112,  # generators.trifeature.AUTHORS_TEXTURE_PERIOD
             },
         },
         train=TrainConfig(epochs=100, batch_size=64, lr=3e-4, weight_decay=1e-4),

@@ -34,8 +34,8 @@ def test_published_resolves_to_the_authors_protocol() -> None:
     p = cfg.generator_params
     assert (p["size"], p["n_train"], p["n_test"]) == (224, 10000, 4096)
     assert cfg.probe.max_train == 10000  # the probe sees every training pair
-    # 12.8 texture periods across a shape, as the authors' 10-pixel textures on 128-pixel shapes
-    assert math.isclose(2 * 0.68 / p["texture_period"], 128 / 10)
+    # the authors' 10-pixel texture period at 224 x 224
+    assert math.isclose(p["texture_period"] * p["size"] / 2, 10.0)
 
 
 @pytest.mark.parametrize("generator", ["bits", "content_style", "gaussian"])

@@ -268,11 +268,19 @@ def test_smaller_texture_period_draws_more_periods() -> None:
 
 
 def test_authors_texture_period_from_their_constants() -> None:
-    # CoMM's dataset/trifeatures.py: TEXTURE_SCALE = 10 px on BASE_SIZE = 128 px templates
-    assert math.isclose(tf.AUTHORS_TEXTURE_PERIOD, 2 * tf.SHAPE_SCALE * 10 / 128)
-    assert math.isclose(2 * tf.SHAPE_SCALE / tf.AUTHORS_TEXTURE_PERIOD, 12.8)
+    # CoMM's dataset/trifeatures.py: TEXTURE_SCALE = 10 px in RENDER_SIZE = 224 px images
+    assert math.isclose(tf.AUTHORS_TEXTURE_PERIOD * 224 / 2, 10.0)
+    # The docstring's reason that this also keeps their periods per shape: our shapes' mean
+    # square root of area is 0.879 half widths, 44.0% of the width as theirs (98.5 of 224 px).
+    n, size = len(tf.SHAPES), 448
+    zeros, white = np.zeros(n), np.full(n, tf.COLOURS.index("white"))
+    solid = np.zeros(n, dtype=np.int64)
+    img = tf.render(np.arange(n), solid, white, zeros, np.zeros((n, 2)), zeros, np.zeros((n, 2)),
+                    size)[:, 0]  # fmt: skip
+    area = (img - tf.BACKGROUND).sum(axis=(1, 2)) / (1 - tf.BACKGROUND)
+    assert abs(np.sqrt(area).mean() / size - 98.5 / 224) < 0.002
     d = tf.trifeature(size=64, n_train=8, n_test=8, texture_period=tf.AUTHORS_TEXTURE_PERIOD)
-    assert d.params["texture_period"] == 0.10625
+    assert d.params["texture_period"] == 10 / 112
     base = tf.trifeature(size=64, n_train=8, n_test=8)
     # only the pixels change: same scenes and labels
     for k in d.train.latents:
@@ -288,7 +296,7 @@ def test_authors_texture_period_from_their_constants() -> None:
         (float("nan"), 32, "texture_period must be a finite number"),
         (2.5, 32, "texture_period must be a finite number in \\[0.0, 2.0\\]"),
         ("0.2", 32, "texture_period must be a finite number"),
-        (tf.AUTHORS_TEXTURE_PERIOD, 32, "1.7 pixels at size 32.*use size >= 38"),
+        (tf.AUTHORS_TEXTURE_PERIOD, 32, "1.4 pixels at size 32.*use size >= 45"),
     ],
 )
 def test_bad_texture_period_refused(period, size, match) -> None:
@@ -306,9 +314,21 @@ def test_texture_period_from_the_command_line(tmp_path, capsys) -> None:
     f = tmp_path / "t.npz"
     argv = ["generate", "--generator", "trifeature", "--out", str(f)]
     sets = ["--set", "size=64", "--set", "n_train=8", "--set", "n_test=8"]
-    assert main([*argv, *sets, "--set", "texture_period=0.10625"]) == 0
-    assert load_npz(f).params["texture_period"] == 0.10625
+    assert main([*argv, *sets, "--set", "texture_period=0.0893"]) == 0
+    assert load_npz(f).params["texture_period"] == 0.0893
     capsys.readouterr()
     assert main([*argv, "--set", "size=32", "--set", "texture_period=0.1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "texture_period=0.1 half image widths" in err
+
+
+def test_texture_period_reaches_a_run() -> None:
+    """`pid-bench run --set texture_period=...`: coerced from the command line's string, kept
+    in the run's config, and the run's dataset is drawn with it."""
+    from pid_bench.runner import dataset_for_seed, resolve_config
+
+    strings = {"texture_period": "0.2", "size": "32", "n_train": "8", "n_test": "8"}
+    params = generators.coerce_params("trifeature", strings)
+    cfg = resolve_config(generator="trifeature", generator_params=params, learners=["cross"])
+    assert cfg.generator_params["texture_period"] == 0.2
+    assert dataset_for_seed(cfg, 0).params["texture_period"] == 0.2
