@@ -10,6 +10,10 @@ from typing import Any
 
 #: Values of `ModelConfig.image_encoder`.
 IMAGE_ENCODERS: tuple[str, ...] = ("cnn", "alexnet")
+#: Values of `ModelConfig.fusion_activation`, `fusion_init` and `head`.
+FUSION_ACTIVATIONS: tuple[str, ...] = ("relu", "quick_gelu")
+FUSION_INITS: tuple[str, ...] = ("torch", "comm")
+HEADS: tuple[str, ...] = ("mlp2", "comm_bn")
 
 
 @dataclass(frozen=True)
@@ -31,12 +35,38 @@ class ModelConfig:
     temperature: float = 0.1
     cnn_width: int = 32  # channel width of the image encoder
     image_encoder: str = "cnn"
+    # Options that let the fusion and heads take the architecture of CoMM's released code
+    # (Duplums/CoMM, tests/test_fidelity_comm.py); the defaults are this suite's own modules.
+    fusion_ff_mult: int = 2  # fusion MLP width / d_model (authors: 4)
+    fusion_activation: str = "relu"  # fusion MLP activation: relu | quick_gelu (authors)
+    # fusion initialisation: torch (nn.TransformerEncoderLayer's, CLS token std 0.02) | comm
+    # (the authors': normal weights of std d^-1/2 scaled by depth, CLS token std 1)
+    fusion_init: str = "torch"
+    modality_embedding: bool = True  # a learned embedding per modality (authors: none)
+    # projection heads: mlp2 (Linear-ReLU-Linear) | comm_bn (the authors' 3-layer head,
+    # Linear-BN-ReLU-Linear-BN-ReLU-Linear)
+    head: str = "mlp2"
+    head_hidden: int | None = None  # hidden width of projection heads; None = d_model
 
     def __post_init__(self) -> None:
-        if self.image_encoder not in IMAGE_ENCODERS:
+        if self.fusion_ff_mult < 1:
             raise ValueError(
-                f"ModelConfig.image_encoder must be one of {', '.join(IMAGE_ENCODERS)}, "
-                f"got {self.image_encoder!r}"
+                f"ModelConfig.fusion_ff_mult must be a positive int, got {self.fusion_ff_mult}"
+            )
+        for name, accepted in (
+            ("image_encoder", IMAGE_ENCODERS),
+            ("fusion_activation", FUSION_ACTIVATIONS),
+            ("fusion_init", FUSION_INITS),
+            ("head", HEADS),
+        ):
+            value = getattr(self, name)
+            if value not in accepted:
+                raise ValueError(
+                    f"ModelConfig.{name} must be one of {', '.join(accepted)}, got {value!r}"
+                )
+        if self.head_hidden is not None and self.head_hidden < 1:
+            raise ValueError(
+                f"ModelConfig.head_hidden must be a positive int or None, got {self.head_hidden}"
             )
 
 

@@ -80,3 +80,31 @@ def test_image_augment_uses_the_configured_recipe() -> None:
     assert aug(x, torch.Generator().manual_seed(0)) is x
     on = build_augment("image", AugConfig())
     assert not torch.equal(on(x, torch.Generator().manual_seed(0)), x)
+
+
+def test_model_architecture_options_are_coerced_and_checked() -> None:
+    out = apply_settings(
+        SECTIONS,
+        {
+            "model.fusion_ff_mult": "4",
+            "model.fusion_activation": "quick_gelu",
+            "model.fusion_init": "comm",
+            "model.modality_embedding": "false",
+            "model.head": "comm_bn",
+            "model.head_hidden": "512",
+        },
+    )
+    m = out["model"]
+    assert (m.fusion_ff_mult, m.fusion_activation, m.fusion_init) == (4, "quick_gelu", "comm")
+    assert m.modality_embedding is False and (m.head, m.head_hidden) == ("comm_bn", 512)
+    back = apply_settings({"model": m}, {"model.head_hidden": "none"})["model"]
+    assert back.head_hidden is None
+    for settings, match in (
+        ({"model.fusion_activation": "gelu"}, "fusion_activation must be one of relu, quick_gelu"),
+        ({"model.fusion_init": "xavier"}, "fusion_init must be one of torch, comm"),
+        ({"model.head": "mlp3"}, "head must be one of mlp2, comm_bn"),
+        ({"model.fusion_ff_mult": "0"}, "fusion_ff_mult must be a positive int"),
+        ({"model.head_hidden": "0"}, "head_hidden must be a positive int or None"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            apply_settings(SECTIONS, settings)

@@ -279,3 +279,91 @@ def test_cuda_step_matches_cpu(name):
     torch.testing.assert_close(out["cpu"][0], out["cuda"][0], rtol=1e-4, atol=1e-5)
     for k, v in out["cpu"][1].items():
         torch.testing.assert_close(v, out["cuda"][1][k], rtol=1e-3, atol=1e-5, msg=k)
+
+
+#: The architecture options of CoMM's released code (tests/test_fidelity_comm.py).
+AUTHORS_OPTIONS = {
+    "fusion_ff_mult": 4,
+    "fusion_activation": "quick_gelu",
+    "fusion_init": "comm",
+    "modality_embedding": False,
+    "head": "comm_bn",
+    "head_hidden": 24,
+}
+
+
+@pytest.mark.parametrize("kinds", ["vector", "image"])
+@pytest.mark.parametrize("name", ["comm", "cross_self", "random_fusion"])
+def test_learners_train_with_the_authors_architecture_options(name, kinds):
+    """The opt-in options build, train a few steps and embed, on vectors and images."""
+    from dataclasses import replace
+
+    cfg = replace(SMALL, cnn_width=4, **AUTHORS_OPTIONS)
+    if kinds == "vector":
+        x1, x2, y = _batch(16)
+        kk, shapes = KINDS, SHAPES
+    else:
+        g0 = torch.Generator().manual_seed(1)
+        x1, x2 = torch.rand(8, 3, 16, 16, generator=g0), torch.rand(8, 3, 16, 16, generator=g0)
+        kk, shapes = ("image", "image"), ((3, 16, 16), (3, 16, 16))
+    torch.manual_seed(0)
+    m = get_learner(name)(kk, shapes, cfg, AugConfig(noise_std=0.05, mask_max=0.2))
+    if name == "cross_self":
+        m.cross_loss, m.cross_heads, m.cross_views = "nt_xent", True, "clean"
+        assert m.self1[1].num_features == 24  # the BatchNorm head at head_hidden width
+    if m.trainable:
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+        g = torch.Generator().manual_seed(1)
+        for _ in range(3):
+            loss, _ = m.loss(x1, x2, None, torch.arange(len(x1)), g)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert torch.isfinite(loss)
+    m.eval()
+    with torch.no_grad():
+        assert torch.isfinite(m.embed(x1, x2)).all()
+    if name != "cross_self":
+        assert m.fusion.modality is None
+        assert m.fusion.blocks.layers[0].linear1.out_features == 4 * cfg.d_model
+
+
+def test_comm_fusion_init_draws_the_authors_scales():
+    """`fusion_init="comm"`: CLS token N(0, 1), attention input projection std d^-1/2, MLP
+    input std (2d)^-1/2, both residual projections std d^-1/2 (2L)^-1/2 (CoMM's
+    FusionTransformer.initialize); the default keeps nn.TransformerEncoderLayer's."""
+    from pid_bench.learners.comm import Fusion
+
+    d, n_layers = 64, 2
+    torch.manual_seed(0)
+    f = Fusion(d, 4, n_layers, ff_mult=4, init="comm")
+    proj = d**-0.5 * (2 * n_layers) ** -0.5
+    for layer in f.blocks.layers:
+        for w, std in (
+            (layer.self_attn.in_proj_weight, d**-0.5),
+            (layer.self_attn.out_proj.weight, proj),
+            (layer.linear1.weight, (2 * d) ** -0.5),
+            (layer.linear2.weight, proj),
+        ):
+            assert abs(float(w.std()) / std - 1) < 0.05
+    # every layer its own draw (nn.TransformerEncoder copies one layer)
+    a, b = (layer.linear1.weight for layer in f.blocks.layers)
+    assert not torch.equal(a, b)
+    torch.manual_seed(0)
+    default = Fusion(d, 4, n_layers)
+    assert float(default.cls.std()) < 0.05 < 0.5 < float(f.cls.std())
+
+
+def test_cross_self_variant_hyperparameters_are_checked():
+    from pid_bench.learners import check_hyperparams
+
+    cls = get_learner("cross_self")
+    assert check_hyperparams(cls, {"cross_heads": "true", "cross_loss": "nt_xent"}) == {
+        "cross_heads": True,
+        "cross_loss": "nt_xent",
+    }
+    m = _make("cross_self")
+    m.cross_loss = "clip"
+    x1, x2, y = _batch(8)
+    with pytest.raises(ValueError, match="cross_loss must be one of info_nce, nt_xent"):
+        m.loss(x1, x2, y, torch.arange(8), None)

@@ -62,6 +62,31 @@ def masked_term(q: Tensor, k: Tensor, lam: float, tau: float) -> Tensor:
     return F.cross_entropy(logits, target) + lam * quad.mean() / (2 * tau**2)
 
 
+def infmasking_loss(
+    view1: list[Tensor],
+    view2: list[Tensor],
+    masked1: Tensor,
+    masked2: Tensor,
+    lam: float,
+    tau: float,
+) -> tuple[Tensor, dict[str, float]]:
+    """InfMasking's loss from the projection head's outputs (not yet normalised).
+
+    `view1`, `view2`: [Z1, Z2, Z] of the two augmented views, each (B, E); `masked1`,
+    `masked2` (K, B, E): the K masked fusions of each view. The mean of CoMM's three terms and
+    the masked terms of the two views, each view's Z its own query. Returns the loss and the
+    value of each term (CoMM's `fused`, `uni1`, `uni2`, then `mask1`, `mask2`).
+    """
+    comm, terms = comm_loss(view1, view2, tau)
+    q1, q2 = F.normalize(view1[-1], dim=-1), F.normalize(view2[-1], dim=-1)
+    m_a = masked_term(q1, F.normalize(masked1, dim=-1), lam, tau)
+    m_b = masked_term(q2, F.normalize(masked2, dim=-1), lam, tau)
+    # the mean of the five terms: CoMM's three (their mean is `comm`) and the two masked
+    loss = (3 * comm + m_a + m_b) / 5
+    terms.update(mask1=float(m_a.detach()), mask2=float(m_b.detach()))
+    return loss, terms
+
+
 class InfMasking(Learner):
     """CoMM with K masked fusions per view and the infinite-masking term; representation Z."""
 
@@ -126,14 +151,11 @@ class InfMasking(Learner):
         t2 = torch.cat(encode_views(self.enc2, a2, b2), 0)
         h = self.head(torch.cat(self.fusion(t1, t2, MASKS_ALL), 0))
         chunks = h.split(b, 0)  # [Z1', Z1'', Z2', Z2'', Z', Z'']
-        comm, terms = comm_loss(list(chunks[0::2]), list(chunks[1::2]), tau)
-        k = F.normalize(self.head(self.masked_views(t1, t2, generator)), dim=-1)
-        q = F.normalize(h[4 * b :], dim=-1)  # Z' then Z''
-        m_a = masked_term(q[:b], k[:, :b], self.lam, tau)
-        m_b = masked_term(q[b:], k[:, b:], self.lam, tau)
-        # the mean of the five terms: CoMM's three (their mean is `comm`) and the two masked
-        loss = (3 * comm + m_a + m_b) / 5
-        terms.update(mask1=float(m_a.detach()), mask2=float(m_b.detach()), lam=self.lam)
+        k = self.head(self.masked_views(t1, t2, generator))  # (K, 2B, E): view ' then ''
+        loss, terms = infmasking_loss(
+            list(chunks[0::2]), list(chunks[1::2]), k[:, :b], k[:, b:], self.lam, tau
+        )
+        terms["lam"] = self.lam
         return loss, terms
 
     def embed(self, x1, x2):

@@ -4,13 +4,15 @@ Besides the `Learner` contract, the building blocks of the built-in learners are
 that a method of your own can reuse them (`pid_bench/contrib/infmasking.py` is built on
 nothing else): `build_encoder` (the token encoder of a modality), `encode_views` (several
 views through one encoder), `Fusion` (CoMM's transformer fusion; `MASKS_ALL` its three
-modality masks), `mlp_head`, and the losses `info_nce`, `nt_xent`, `comm_loss`.
+modality masks; `Fusion.from_config(model_cfg)` follows the run's fusion options),
+`mlp_head` and `projection_head` (the head `model_cfg.head` describes), and the losses
+`info_nce`, `nt_xent`, `comm_loss`.
 """
 
 from pid_bench.learners import comm, contrastive, factorcl, reference, shared_private  # noqa: F401
 from pid_bench.learners.base import LEARNERS, Learner, check_hyperparams, get_learner, register
 from pid_bench.learners.comm import MASKS_ALL, Fusion
-from pid_bench.learners.encoders import build_encoder, encode_views, mlp_head
+from pid_bench.learners.encoders import build_encoder, encode_views, mlp_head, projection_head
 from pid_bench.learners.losses import comm_loss, info_nce, nt_xent
 
 __all__ = [
@@ -26,5 +28,6 @@ __all__ = [
     "info_nce",
     "mlp_head",
     "nt_xent",
+    "projection_head",
     "register",
 ]

@@ -12,8 +12,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from pid_bench.config import FUSION_ACTIVATIONS, FUSION_INITS, ModelConfig
 from pid_bench.learners.base import Learner, register
-from pid_bench.learners.encoders import build_encoder, encode_views, mlp_head
+from pid_bench.learners.encoders import (
+    batch_independent,
+    build_encoder,
+    encode_views,
+    projection_head,
+)
 from pid_bench.learners.losses import comm_loss
 
 
@@ -46,6 +52,12 @@ def _layer(layer: nn.TransformerEncoderLayer, x: Tensor, cls_only: bool) -> Tens
     return x + layer.linear2(layer.activation(layer.linear1(layer.norm2(x))))
 
 
+def quick_gelu(x: Tensor) -> Tensor:
+    """x * sigmoid(1.702 x): CLIP's approximation of GELU, the fusion MLP activation of CoMM's
+    released code."""
+    return x * torch.sigmoid(1.702 * x)
+
+
 class Fusion(nn.Module):
     """Transformer fusion over [CLS, tokens1, tokens2] with per-modality masking.
 
@@ -54,17 +66,43 @@ class Fusion(nn.Module):
     token, query, output projection and MLP of the CLS token): the same function as a padding
     mask over the full sequence (`tests/test_learners.py` checks outputs and gradients against
     that), at about half the fusion FLOPs of CoMM's three masks.
+
+    The defaults are this suite's fusion; `ff_mult=4, activation="quick_gelu", init="comm",
+    modality_embedding=False` give the architecture of CoMM's released code (equal outputs and
+    gradients on the same weights: tests/test_fidelity_comm.py).
     """
 
-    def __init__(self, d_model: int, heads: int, layers: int) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        heads: int,
+        layers: int,
+        *,
+        ff_mult: int = 2,
+        activation: str = "relu",
+        init: str = "torch",
+        modality_embedding: bool = True,
+    ) -> None:
         super().__init__()
-        self.cls = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
-        self.modality = nn.Parameter(torch.randn(2, 1, d_model) * 0.02)
+        if activation not in FUSION_ACTIVATIONS:
+            raise ValueError(
+                f"Fusion activation must be one of {', '.join(FUSION_ACTIVATIONS)}, "
+                f"got {activation!r}"
+            )
+        if init not in FUSION_INITS:
+            raise ValueError(f"Fusion init must be one of {', '.join(FUSION_INITS)}, got {init!r}")
+        # The authors draw their CLS token from N(0, 1); ours starts near zero.
+        std = 1.0 if init == "comm" else 0.02
+        self.cls = nn.Parameter(torch.randn(1, 1, d_model) * std)
+        self.modality: nn.Parameter | None = (
+            nn.Parameter(torch.randn(2, 1, d_model) * 0.02) if modality_embedding else None
+        )
         layer = nn.TransformerEncoderLayer(
             d_model,
             heads,
-            dim_feedforward=2 * d_model,
+            dim_feedforward=ff_mult * d_model,
             dropout=0.0,
+            activation=quick_gelu if activation == "quick_gelu" else F.relu,
             batch_first=True,
             norm_first=True,
         )
@@ -72,10 +110,42 @@ class Fusion(nn.Module):
         # forward runs them through `_layer`.
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
+        if init == "comm":
+            self._init_comm()
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> Fusion:
+        """The fusion `cfg` describes (width, heads, layers and the fusion_* options)."""
+        return cls(
+            cfg.d_model,
+            cfg.fusion_heads,
+            cfg.fusion_layers,
+            ff_mult=cfg.fusion_ff_mult,
+            activation=cfg.fusion_activation,
+            init=cfg.fusion_init,
+            modality_embedding=cfg.modality_embedding,
+        )
+
+    @torch.no_grad()
+    def _init_comm(self) -> None:
+        """The initialisation of CoMM's released code (after CLIP's text transformer): normal
+        weights of std d^-1/2 for the attention input projection, (2d)^-1/2 for the first MLP
+        layer and d^-1/2 (2 L)^-1/2 for both projections back into the residual stream; biases
+        and norms as torch initialises them. Unlike nn.TransformerEncoder's copies of one
+        layer, every layer gets its own draw."""
+        d, n_layers = self.norm.normalized_shape[0], len(self.blocks.layers)
+        proj_std = d**-0.5 * (2 * n_layers) ** -0.5
+        for layer in self.blocks.layers:
+            nn.init.normal_(layer.self_attn.in_proj_weight, std=d**-0.5)
+            nn.init.normal_(layer.self_attn.out_proj.weight, std=proj_std)
+            nn.init.normal_(layer.linear1.weight, std=(2 * d) ** -0.5)
+            nn.init.normal_(layer.linear2.weight, std=proj_std)
 
     def embed_tokens(self, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
         """Each modality's tokens (B, n_i, d) with its modality embedding added: the fusion's
         input sequence is [CLS] followed by any of these (what `cls_output` reads)."""
+        if self.modality is None:
+            return t1, t2
         return t1 + self.modality[0], t2 + self.modality[1]
 
     def cls_output(self, tokens: Tensor) -> Tensor:
@@ -129,20 +199,30 @@ class CoMM(Learner):
         c = self.model_cfg
         self.enc1 = build_encoder(self.kinds[0], self.shapes[0], c)
         self.enc2 = build_encoder(self.kinds[1], self.shapes[1], c)
-        self.fusion = Fusion(c.d_model, c.fusion_heads, c.fusion_layers)
-        self.head = mlp_head(c.d_model, c.d_model, c.proj_dim)
+        self.fusion = Fusion.from_config(c)
+        self.head = projection_head(c.d_model, c)
 
     def loss(self, x1, x2, y, idx, generator):
         a1, a2 = self.augment(x1, x2, generator)
         b1, b2 = self.augment(x1, x2, generator)
-        # Both views go through each encoder (batched where per-sample), the fusion and the
-        # head together: the same numbers as view by view, in fewer and larger products.
+        # Both views go through each encoder (batched where per-sample) and the fusion
+        # together: the same numbers as view by view, in fewer and larger products.
         t1 = torch.cat(encode_views(self.enc1, a1, b1), 0)
         t2 = torch.cat(encode_views(self.enc2, a2, b2), 0)
-        h = self.head(torch.cat(self.fusion(t1, t2, MASKS_ALL), 0))
-        chunks = h.split(x1.shape[0], 0)  # [Z1', Z1'', Z2', Z2'', Z', Z'']
-        va, vb = list(chunks[0::2]), list(chunks[1::2])
+        va, vb = self.project_views(t1, t2, x1.shape[0])
         return comm_loss(va, vb, self.model_cfg.temperature, fused_term=self.fused_term)
+
+    def project_views(self, t1: Tensor, t2: Tensor, n: int) -> tuple[list[Tensor], list[Tensor]]:
+        """Head outputs [Z1, Z2, Z] of view a and of view b, from each modality's tokens of
+        both views stacked (2n, n_i, d), view a first: what `comm_loss` takes."""
+        z = self.fusion(t1, t2, MASKS_ALL)
+        if batch_independent(self.head):
+            # every mask and view in one call: the same numbers as one call each
+            chunks = self.head(torch.cat(z, 0)).split(n, 0)  # [Z1', Z1'', Z2', Z2'', Z', Z'']
+            return list(chunks[0::2]), list(chunks[1::2])
+        # A BatchNorm head normalises each view's and mask's batch on its own, called view by
+        # view as in the released code (the order its running statistics see them).
+        return [self.head(zk[:n]) for zk in z], [self.head(zk[n:]) for zk in z]
 
     def embed(self, x1, x2):
         return self.fusion(self.enc1(x1), self.enc2(x2), [(True, True)])[0]

@@ -9,10 +9,20 @@ separate projection heads on the same embeddings (as SLIP does).
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from pid_bench.learners.base import Learner, register
-from pid_bench.learners.encoders import PooledEncoder, encode_views, mlp_head
+from pid_bench.learners.encoders import (
+    PooledEncoder,
+    apply_per_chunk,
+    encode_views,
+    projection_head,
+)
 from pid_bench.learners.losses import info_nce, nt_xent
+
+#: Values of CrossSelf's `cross_loss` and `cross_views` hyperparameters.
+CROSS_LOSSES: tuple[str, ...] = ("info_nce", "nt_xent")
+CROSS_VIEWS: tuple[str, ...] = ("augmented", "clean")
 
 
 class _TwoTower(Learner):
@@ -45,28 +55,71 @@ class Cross(_TwoTower):
 
 @register("cross_self")
 class CrossSelf(_TwoTower):
-    """Cross + 0.5 x (SimCLR on modality 1 + SimCLR on modality 2), separate heads per term."""
+    """Cross + 0.5 x (SimCLR on modality 1 + SimCLR on modality 2), separate heads per term.
+
+    Hyperparameters that switch to the recipe of CoMM's released Cross+Self
+    (`--learner-set cross_self.KEY=VALUE`; tests/test_fidelity_comm.py): `cross_loss`
+    `info_nce` (CLIP: the other modality's samples are the negatives) or `nt_xent` (SimCLR
+    over both modalities' 2N embeddings: same-modality negatives too); `cross_heads` computes
+    the cross term on the self heads' outputs (modality i through head i) instead of on the
+    embeddings; `cross_views` `augmented` (the cross term averaged over both pairings of the
+    two augmented views) or `clean` (one pairing of the un-augmented inputs, a third encoder
+    pass per modality).
+    """
 
     self_weight = 0.5
-    hyperparams = ("self_weight",)
+    cross_loss = "info_nce"
+    cross_heads = False
+    cross_views = "augmented"
+    hyperparams = ("self_weight", "cross_loss", "cross_heads", "cross_views")
     relative_cost = 2.0
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         c = self.model_cfg
-        self.self1 = mlp_head(c.d_model, c.d_model, c.proj_dim)
-        self.self2 = mlp_head(c.d_model, c.d_model, c.proj_dim)
+        self.self1 = projection_head(c.d_model, c)
+        self.self2 = projection_head(c.d_model, c)
 
     def loss(self, x1, x2, y, idx, generator):
-        t = self.model_cfg.temperature
+        for key, accepted in (("cross_loss", CROSS_LOSSES), ("cross_views", CROSS_VIEWS)):
+            if getattr(self, key) not in accepted:
+                raise ValueError(
+                    f"cross_self hyperparameter {key} must be one of {', '.join(accepted)}, "
+                    f"got {getattr(self, key)!r}"
+                )
         a1, a2 = self.augment(x1, x2, generator)
         b1, b2 = self.augment(x1, x2, generator)
         (za1, zb1), (za2, zb2) = encode_views(self.enc1, a1, b1), encode_views(self.enc2, a2, b2)
-        cross = 0.5 * (info_nce(za1, zb2, t) + info_nce(zb1, za2, t))
-        # each head on both views in one call (per-sample layers: the same numbers)
-        n = x1.shape[0]
-        self_ = nt_xent(*self.self1(torch.cat([za1, zb1])).split(n)) + nt_xent(
-            *self.self2(torch.cat([za2, zb2])).split(n)
-        )
+        clean = (self.enc1(x1), self.enc2(x2)) if self.cross_views == "clean" else None
+        return self.embedding_loss((za1, zb1), (za2, zb2), clean)
+
+    def embedding_loss(
+        self,
+        views1: tuple[Tensor, Tensor],
+        views2: tuple[Tensor, Tensor],
+        clean: tuple[Tensor, Tensor] | None = None,
+    ) -> tuple[Tensor, dict[str, float]]:
+        """The loss from the embeddings of both augmented views of each modality (`views1`,
+        `views2`) and, with `cross_views="clean"`, of the un-augmented inputs (`clean`)."""
+        t = self.model_cfg.temperature
+        (za1, zb1), (za2, zb2) = views1, views2
+        cross_fn = nt_xent if self.cross_loss == "nt_xent" else info_nce
+        if self.cross_views == "clean":
+            if clean is None:
+                raise ValueError("cross_views='clean' needs the embeddings of the clean inputs")
+            c1, c2 = clean
+            if self.cross_heads:
+                c1, c2 = self.self1(c1), self.self2(c2)
+            cross = cross_fn(c1, c2, t)
+        elif not self.cross_heads:
+            # computed before the heads: the order in which autograd sums the encoders'
+            # gradients, and so their last bits, stay those of the former code
+            cross = 0.5 * (cross_fn(za1, zb2, t) + cross_fn(zb1, za2, t))
+        # each head on both views in one call where per-sample (the same numbers)
+        ha1, hb1 = apply_per_chunk(self.self1, [za1, zb1])
+        ha2, hb2 = apply_per_chunk(self.self2, [za2, zb2])
+        if self.cross_views == "augmented" and self.cross_heads:
+            cross = 0.5 * (cross_fn(ha1, hb2, t) + cross_fn(hb1, ha2, t))
+        self_ = nt_xent(ha1, hb1, t) + nt_xent(ha2, hb2, t)
         loss = cross + self.self_weight * self_
         return loss, {"cross": float(cross.detach()), "self": float(self_.detach())}

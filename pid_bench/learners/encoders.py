@@ -85,6 +85,38 @@ def mlp_head(d_in: int, d_hidden: int, d_out: int) -> nn.Module:
     return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
 
 
+def bn_head(d_in: int, d_hidden: int, d_out: int) -> nn.Module:
+    """Three-layer projection head with BatchNorm, Linear-BN-ReLU-Linear-BN-ReLU-Linear (the
+    head of CoMM's and Cross+Self's released code). In training mode its output for a sample
+    depends on the batch: call it on one view (one mask) at a time, as the authors do."""
+    return nn.Sequential(
+        nn.Linear(d_in, d_hidden),
+        nn.BatchNorm1d(d_hidden),
+        nn.ReLU(),
+        nn.Linear(d_hidden, d_hidden),
+        nn.BatchNorm1d(d_hidden),
+        nn.ReLU(),
+        nn.Linear(d_hidden, d_out),
+    )
+
+
+def projection_head(d_in: int, cfg: ModelConfig) -> nn.Module:
+    """The projection head `cfg.head` from `d_in` to `cfg.proj_dim`, hidden width
+    `cfg.head_hidden` (default `cfg.d_model`)."""
+    hidden = cfg.head_hidden if cfg.head_hidden is not None else cfg.d_model
+    if cfg.head == "comm_bn":
+        return bn_head(d_in, hidden, cfg.proj_dim)
+    return mlp_head(d_in, hidden, cfg.proj_dim)
+
+
+def apply_per_chunk(module: nn.Module, chunks: list[Tensor]) -> list[Tensor]:
+    """`[module(c) for c in chunks]`, in one call on the stacked chunks where that gives the
+    same numbers (a per-sample module); a BatchNorm module sees each chunk as its own batch."""
+    if len(chunks) > 1 and batch_independent(module):
+        return list(module(torch.cat(chunks, 0)).split([c.shape[0] for c in chunks], 0))
+    return [module(c) for c in chunks]
+
+
 @torch.no_grad()
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""

@@ -16,6 +16,8 @@ code's bug of conditioning on x1 twice is not repeated). Representation: [s1, s2
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -23,6 +25,33 @@ from torch.func import functional_call
 from pid_bench.learners.base import Learner, register
 from pid_bench.learners.encoders import PooledEncoder, encode_views, mlp_head
 from pid_bench.learners.losses import club_from_scores, critic_scores, nce_from_scores
+
+
+def factorcl_ssl_loss(scores: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """FactorCL-SSL's objective, to minimise, from its six critics' score matrices.
+
+    Each (B, B) matrix scores row i of the first argument against row j of the second, the
+    positive pairs on the diagonal: `shared` (S1; S2), `shared_cond` (the CLUB critic of
+    (S1; S2 | X1', X2')), `unique1` (U1; U1'), `unique2` (U2; U2'), `unique_club` (the CLUB
+    critic of (U1; U2)) and `unique_cond` (U1; U2 | X1', X2'). The loss is -(S + U1 + U2)
+    with S = I_NCE(S1; S2) - CLUB(S1; S2 | X1', X2') and
+    U_i = I_NCE(U_i; U_i') - CLUB(U1; U2) + I_NCE(U1; U2 | X1', X2'). Returns the loss and
+    the bounds S, U1 + U2 and each estimate (nats).
+    """
+    est = {
+        "nce_shared": nce_from_scores(scores["shared"]),
+        "club_shared_cond": club_from_scores(scores["shared_cond"]),
+        "nce_unique1": nce_from_scores(scores["unique1"]),
+        "nce_unique2": nce_from_scores(scores["unique2"]),
+        "club_unique": club_from_scores(scores["unique_club"]),
+        "nce_unique_cond": nce_from_scores(scores["unique_cond"]),
+    }
+    shared = est["nce_shared"] - est["club_shared_cond"]
+    # the -CLUB + conditional terms enter both U1's and U2's bound
+    unique = (
+        est["nce_unique1"] + est["nce_unique2"] + 2 * (est["nce_unique_cond"] - est["club_unique"])
+    )
+    return -(shared + unique), {"shared": shared, "unique": unique, **est}
 
 
 class Critic(nn.Module):
@@ -71,10 +100,9 @@ class FactorCL(Learner):
         return self.s1(f1), self.s2(f2), self.u1(f1), self.u2(f2)
 
     @staticmethod
-    def _club(critic: Critic, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-        """(CLUB value for the encoders, InfoNCE loss that trains the critic)."""
-        critic_loss = -nce_from_scores(critic(a.detach(), b.detach()))
-        return club_from_scores(critic.frozen(a, b)), critic_loss
+    def _critic_loss(critic: Critic, a: Tensor, b: Tensor) -> Tensor:
+        """The InfoNCE loss that trains a CLUB critic, on detached features."""
+        return -nce_from_scores(critic(a.detach(), b.detach()))
 
     def loss(self, x1, x2, y, idx, generator):
         a1, a2 = self.augment(x1, x2, generator)
@@ -86,26 +114,26 @@ class FactorCL(Learner):
         f2 = torch.cat(encode_views(self.enc2, a2, b2))
         (s1, s1b), (s2, s2b) = self.s1(f1).split(n), self.s2(f2).split(n)
         (u1, u1b), (u2, u2b) = self.u1(f1).split(n), self.u2(f2).split(n)
-
-        nce_s = nce_from_scores(self.crit_s(s1, s2))
-        club_s_cond, crit_loss_1 = self._club(
-            self.crit_s_cond, torch.cat([s1, s1b], 1), torch.cat([s2, s2b], 1)
+        s_cond = torch.cat([s1, s1b], 1), torch.cat([s2, s2b], 1)
+        u_cond = torch.cat([u1, u1b], 1), torch.cat([u2, u2b], 1)
+        # the CLUB critics enter the encoders' objective frozen and are trained by their own
+        # InfoNCE on detached features, so minimising the bound cannot degrade the critic
+        objective, est = factorcl_ssl_loss(
+            {
+                "shared": self.crit_s(s1, s2),
+                "shared_cond": self.crit_s_cond.frozen(*s_cond),
+                "unique1": self.crit_u1(u1, u1b),
+                "unique2": self.crit_u2(u2, u2b),
+                "unique_club": self.crit_u_club.frozen(u1, u2),
+                "unique_cond": self.crit_u_cond(*u_cond),
+            }
         )
-        shared = nce_s - club_s_cond
-
-        nce_u_self = nce_from_scores(self.crit_u1(u1, u1b)) + nce_from_scores(self.crit_u2(u2, u2b))
-        club_u, crit_loss_2 = self._club(self.crit_u_club, u1, u2)
-        nce_u_cond = nce_from_scores(
-            self.crit_u_cond(torch.cat([u1, u1b], 1), torch.cat([u2, u2b], 1))
-        )
-        # the -CLUB + conditional terms enter both U1's and U2's bound
-        unique = nce_u_self + 2 * (nce_u_cond - club_u)
-
-        loss = -(shared + unique) + crit_loss_1 + crit_loss_2
+        loss = objective + self._critic_loss(self.crit_s_cond, *s_cond)
+        loss = loss + self._critic_loss(self.crit_u_club, u1, u2)
         return loss, {
-            "shared": float(shared.detach()),
-            "unique": float(unique.detach()),
-            "club_u": float(club_u.detach()),
+            "shared": float(est["shared"].detach()),
+            "unique": float(est["unique"].detach()),
+            "club_u": float(est["club_unique"].detach()),
         }
 
     def embed(self, x1, x2):
