@@ -279,17 +279,18 @@ PROFILES: dict[str, Profile] = {
     # encoder (36 tokens of width 512), a 1-layer 8-head fusion, heads 512 -> 512 -> 256,
     # temperature 0.1, AdamW lr 3e-4 and weight decay 1e-4 without a schedule, batch 64, 100
     # epochs, SimCLR crops of 8-100% of the image, 10,000 training and 4,096 test pairs, 3
-    # seeds, a linear probe on all 10,000 training pairs. 1,043 GFLOP per CoMM training step,
+    # seeds, a linear probe on all 10,000 training pairs. 1,046 GFLOP per CoMM training step,
     # 16.3 PFLOP per 100-epoch model: minutes on one H100; the 224-pixel images take 29 GB of
     # host memory per seed (README, "Profiles"). Trifeature only: the protocol has no vector
     # counterpart, and a run on another generator is refused rather than guessed.
     #
-    # TO WIRE IN after merging issue 27's fusion/head branch (fid-comm), whose opt-in
-    # ModelConfig fields (planned names) give the authors' fusion and head; they are not
-    # defined on this branch, so the profile runs our fusion (MLP 2 x d_model, GELU, learned
-    # modality embeddings) and our head (Linear-ReLU-Linear, no BatchNorm) until then:
-    #     fusion_ff_mult=4, fusion_activation="quick_gelu", fusion_init="comm",
-    #     modality_embedding=False, head="comm_bn", head_hidden=512
+    # The authors' fusion and head (options from issue 27's fidelity work; reports/fidelity):
+    # MLP 4 x width with QuickGELU, their initialisation, no modality embedding, and the
+    # Linear-BN-ReLU-Linear-BN-ReLU-Linear head 512 -> 512 -> 256. head_hidden=512 is CoMM's;
+    # the authors' Cross+Self heads are 256 -> 1024 -> 256 and its cross term differs too: add
+    # --config-set model.head_hidden=1024 and --learner-set cross_self.cross_loss=nt_xent
+    # cross_self.cross_heads=true cross_self.cross_views=clean for their Cross+Self, in a run
+    # of its own (a profile has no per-learner settings).
     "published": Profile(
         name="published",
         generator_params={
@@ -308,6 +309,12 @@ PROFILES: dict[str, Profile] = {
             fusion_heads=8,
             temperature=0.1,
             image_encoder="alexnet",
+            fusion_ff_mult=4,
+            fusion_activation="quick_gelu",
+            fusion_init="comm",
+            modality_embedding=False,
+            head="comm_bn",
+            head_hidden=512,
         ),
         aug=AugConfig(image=ImageAugConfig(crop_scale=(0.08, 1.0))),
         probe=ProbeConfig(max_train=10000, mlp=False),

@@ -21,6 +21,9 @@ def _check_published(cfg) -> None:
     assert m.image_encoder == "alexnet"
     assert (m.d_model, m.fusion_heads, m.fusion_layers, m.proj_dim) == (512, 8, 1, 256)
     assert m.temperature == 0.1
+    # the authors' fusion and head (reports/fidelity/README.md, "The options")
+    assert (m.fusion_ff_mult, m.fusion_activation, m.fusion_init) == (4, "quick_gelu", "comm")
+    assert m.modality_embedding is False and (m.head, m.head_hidden) == ("comm_bn", 512)
     assert (t.lr, t.weight_decay, t.batch_size) == (3e-4, 1e-4, 64)
     assert a.crop_scale == (0.08, 1.0) and a.enabled
     assert cfg.probe.mlp is False
@@ -77,6 +80,7 @@ def test_published_runs_at_a_tiny_size(tmp_path, capsys) -> None:
     model, train = written["model"], written["train"]
     assert model["image_encoder"] == "alexnet" and model["d_model"] == 512
     assert (model["fusion_heads"], model["proj_dim"]) == (8, 256)
+    assert (model["head"], model["fusion_activation"]) == ("comm_bn", "quick_gelu")
     assert (train["lr"], train["weight_decay"], train["batch_size"]) == (3e-4, 1e-4, 16)
     assert written["aug"]["image"]["crop_scale"] == [0.08, 1.0]
     assert written["generator_params"]["texture_period"] == AUTHORS_TEXTURE_PERIOD
