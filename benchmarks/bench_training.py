@@ -2,7 +2,7 @@
 
     python benchmarks/bench_training.py [--data bits trifeature] [--learners ...] [--steps N]
         [--threads N] [--learner-set LEARNER.KEY=VALUE ...] [--no-split] [--options]
-        [--compile] [--views] [--baseline REV]
+        [--compile] [--views] [--baseline REV] [--profile NAME] [--flops-only]
 
 For each learner, one training step (both augmented views, forward + backward, optimiser
 step; default `ModelConfig`) on `bits` (batch 256) and `trifeature` 32 x 32 (batch 128):
@@ -15,6 +15,12 @@ step; default `ModelConfig`) on `bits` (batch 256) and `trifeature` 32 x 32 (bat
 - where the step's time goes (`--no-split` skips it): augmentation, encoders, fusion, loss
   (heads, critics and the loss itself) and the optimiser step, forward and backward together,
   from torch's profiler (a backward op is charged to the part whose forward op created it).
+
+`--profile NAME` measures the step as `pid-bench run --profile NAME` trains it instead: the
+profile's batch size, image size and generator parameters, model, augmentation and optimiser
+settings (e.g. `--profile published --data trifeature`: 224 x 224, AlexNet, batch 64), and also
+prints the steps per epoch and TFLOP per epoch. `--flops-only` counts FLOPs and times nothing
+(no matmul rate, step time or split): the way to size a configuration too large for this CPU.
 
 `--baseline REV` first runs the same measurements on the code at git revision REV (extracted
 to a temporary folder, in a subprocess) and then prints before/after GFLOP and ms per step.
@@ -110,23 +116,43 @@ class Step:
         contiguous: bool = False,
         adamw: dict | None = None,
         compile_encoders: bool = False,
+        profile: str | None = None,
     ) -> None:
         spec = DATA[data]
         b = spec["batch"]
         kw = {"size": spec["size"]} if "size" in spec else {}
+        model_cfg, aug_cfg, train_cfg = ModelConfig(), AugConfig(), None
+        n_train = generators.parameters(data)["n_train"]
+        if profile is not None:
+            from pid_bench.runner import resolve_config
+
+            cfg = resolve_config(
+                generator=data, profile=profile, learners=[name], device_here=False
+            )
+            b, model_cfg, aug_cfg, train_cfg = cfg.train.batch_size, cfg.model, cfg.aug, cfg.train
+            params = cfg.generator_params
+            n_train = params.get("n_train", n_train)
+            kw = {k: v for k, v in params.items() if k not in ("n_train", "n_test")}
+        #: optimiser steps per epoch of the training loop (which drops a ragged last batch)
+        self.steps_per_epoch = max(n_train // b, 1)
         ds = generators.make(data, n_train=b, n_test=16, **kw)
         self.fmt = torch.contiguous_format if contiguous else None
         with self._layout():
             torch.manual_seed(0)
             self.model = get_learner(name)(
-                ds.modality_kinds, ds.modality_shapes, ModelConfig(), AugConfig(), n_classes=4
+                ds.modality_kinds, ds.modality_shapes, model_cfg, aug_cfg, n_classes=4
             )
         for key, value in LEARNER_SET.get(name, {}).items():
             setattr(self.model, key, value)
         self.trainable = self.model.trainable
         self.opt = None
         if self.trainable:
-            self.opt = _optimizer(self.model, adamw)
+            if train_cfg is not None and adamw is None:
+                from pid_bench.training import make_optimizer
+
+                self.opt = make_optimizer(self.model, train_cfg, torch.device("cpu"))
+            else:
+                self.opt = _optimizer(self.model, adamw)
         self.model.start_epoch(1, b)
         if compile_encoders:
             for attr in ("enc1", "enc2"):
@@ -140,21 +166,24 @@ class Step:
 
     @contextlib.contextmanager
     def _layout(self):
-        """CNNEncoder's memory format set to this step's for the duration (where the code
-        has the knob; older revisions measured by --baseline are contiguous anyway)."""
-        try:
-            from pid_bench.learners.image import CNNEncoder
-        except ImportError:  # pragma: no cover
-            yield
-            return
-        saved = getattr(CNNEncoder, "memory_format", None)
-        if self.fmt is not None and saved is not None:
-            CNNEncoder.memory_format = self.fmt
+        """The image encoders' memory format set to this step's for the duration (where the
+        code has the knob; older revisions measured by --baseline are contiguous anyway)."""
+        from pid_bench.learners import image
+
+        classes = [
+            c
+            for c in (getattr(image, n, None) for n in ("CNNEncoder", "AlexNetEncoder"))
+            if c is not None and getattr(c, "memory_format", None) is not None
+        ]
+        saved = [c.memory_format for c in classes]
+        if self.fmt is not None:
+            for c in classes:
+                c.memory_format = self.fmt
         try:
             yield
         finally:
-            if saved is not None:
-                CNNEncoder.memory_format = saved
+            for c, fmt in zip(classes, saved, strict=True):
+                c.memory_format = fmt
 
     def run(self) -> None:
         with self._layout():
@@ -283,6 +312,10 @@ def main() -> None:
     ap.add_argument("--views", action="store_true", help="generator views on content_style")
     ap.add_argument("--compile", action="store_true", help="torch.compile of the encoders")
     ap.add_argument("--baseline", metavar="REV", help="also measure git revision REV, before")
+    ap.add_argument(
+        "--profile", metavar="NAME", help="the step as pid-bench run --profile NAME trains it"
+    )
+    ap.add_argument("--flops-only", action="store_true", help="count FLOPs, time nothing")
     ap.add_argument("--json", help=argparse.SUPPRESS)  # where a baseline run leaves its figures
     args = ap.parse_args()
     before = run_baseline(args.baseline) if args.baseline else None
@@ -305,6 +338,9 @@ def main() -> None:
         ap.error(str(e))
     if LEARNER_SET:
         print(f"hyperparameters: {LEARNER_SET}")
+    if args.flops_only:
+        flops_only(names, args.data, args.profile)
+        return
     peak = matmul_rate()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"float32 matmul rate {peak:.1f} GFLOP/s")  # fmt: skip
@@ -316,7 +352,7 @@ def main() -> None:
     for data in args.data:
         steps = args.steps or (20 if data == "bits" else 6)
         for name in names:
-            st = Step(name, data)
+            st = Step(name, data, profile=args.profile)
             if not st.trainable:
                 continue
             # oneDNN and the allocator settle over the first steps: 5 warm-up steps
@@ -352,6 +388,21 @@ def main() -> None:
         compiled(names, args.data, args.steps)
     if args.views:
         views()
+
+
+def flops_only(names: list[str], data: list[str], profile: str | None) -> None:
+    """GFLOP per training step (forward + backward) and TFLOP per epoch; nothing timed."""
+    print(f"profile {profile or '(none: default ModelConfig, batch of DATA)'}")
+    print(f"{'data':<12}{'learner':<16}{'batch':>6}{'GFLOP/step':>12}{'steps/epoch':>12}"
+          f"{'TFLOP/epoch':>12}")  # fmt: skip
+    for d in data:
+        for name in names:
+            st = Step(name, d, profile=profile)
+            if not st.trainable:
+                continue
+            gf, b = st.gflop(), st.x1.shape[0]
+            print(f"{d:<12}{name:<16}{b:>6}{gf:>12.1f}{st.steps_per_epoch:>12}"
+                  f"{gf * st.steps_per_epoch / 1e3:>12.1f}", flush=True)  # fmt: skip
 
 
 def run_baseline(rev: str) -> dict:

@@ -24,10 +24,42 @@ the synergy label into each single image (see `true_pid_from_split`).
 
 `pretrain["synergy"]` holds training pairs biased to satisfy the map (colour 2 = M(texture 1) for
 every pair), as CoMM trains its synergy run; `train` and `test` stay unbiased for probing.
+
+Texture scale. `texture_period` is the texture's period in half image widths, so a dataset's
+look does not depend on `size`; the default 0.4 (`TEXTURE_PERIOD`, 6.4 pixels at 32 x 32) puts
+2 * SHAPE_SCALE / 0.4 = 1.36 / 0.4 = 3.4 periods across a shape's frame (the unit disc its
+template fits in, 1.36 half image widths), the fewest at which every texture is recognisable.
+
+The authors' generator (CoMM's `dataset/trifeatures.py`) draws shape templates of BASE_SIZE =
+128 pixels into RENDER_SIZE = 224 pixel images, with textures of period TEXTURE_SCALE = 10
+pixels: 10 / (224 / 2) = 10 / 112 = 0.0893 half image widths (`AUTHORS_TEXTURE_PERIOD`). Their
+shapes and ours cover the same share of the image: the square root of a shape's area, averaged
+over the 10 shapes, is 98.5 pixels of 224 for theirs (their templates as their
+`_render_plain_shape` draws them, rotation keeps the area) and 0.879 half image widths for
+ours, 44.0% of the image width both. So the authors' period in pixels also keeps their number
+of periods per shape: 98.5 / 10 = 9.85 = 0.879 / 0.0893. (Their 128 / 10 = 12.8 periods across
+a template's box is no guide: their shapes fill 61% of their box on average, ours 42% of their
+frame's bounding square, so matching that count, 1.36 / 12.8 = 0.106 half widths, would draw
+textures 19% coarser than theirs.) In pixels, the authors' period is 0.0893 * size / 2:
+
+| size (px) | period (px) | |
+|---|---|---|
+| 32 | 1.43 | under 2 pixels, below what a pixel grid can draw: refused (size >= 45 needed) |
+| 64 | 2.86 | |
+| 224 | 10.0 | the authors' images |
+
+A period of fewer than 2 pixels at the requested size is refused (it aliases into a different
+pattern). At 64 x 64 the authors' period keeps solid, stripes, grid, noise and rain plain to
+see, but the small-motif textures become lattices of 1-2 pixel specks: dots and pluses look
+alike, and hexgrid, triangles and zigzags differ mainly in lattice geometry and darkness; each
+texture's mean shade is kept, its contrast (pixel standard deviation) inside the shape drops
+by a quarter on average against 224 x 224, by a third or more for grid, hexgrid, zigzags and
+pluses (anti-aliasing over one pixel).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -36,7 +68,7 @@ import numpy as np
 from estimators import pid
 from estimators._result import PIDResult
 
-from ._params import check_int, check_sizes, stream
+from ._params import check_float, check_int, check_sizes, stream
 from .base import TASKS, BimodalDataset, Split, register
 
 SHAPES: tuple[str, ...] = (
@@ -105,9 +137,16 @@ DARK = 0.25
 SHAPE_SCALE = 0.68
 #: Largest offset of the shape centre from the image centre, in half image widths.
 MAX_OFFSET = 0.2
-#: Texture period, in half image widths (6.4 pixels at 32 x 32): about three periods across a
-#: shape, the fewest at which every texture is still recognisable.
+#: Default texture period, in half image widths (6.4 pixels at 32 x 32): about three periods
+#: across a shape, the fewest at which every texture is still recognisable.
 TEXTURE_PERIOD = 0.4
+#: The authors' texture period in our units: their 10 pixels in a 224-pixel image, which on
+#: shapes of the same size as theirs also keeps their periods per shape (module docstring).
+AUTHORS_TEXTURE_PERIOD = 10 / 112
+#: Fewest pixels per texture period a grid can draw (Nyquist): finer periods are refused.
+MIN_PERIOD_PIXELS = 2.0
+#: Largest texture period, in half image widths: one period across the whole image.
+MAX_TEXTURE_PERIOD = 2.0
 MAX_ROTATION = 45.0
 #: Held-out (texture, colour) cells per shape and per texture (and per colour): 2 of 10 = 20%.
 TEST_PER_ROW = 2
@@ -343,6 +382,23 @@ def _rotated(
     return c * dx + s * dy, c * dy - s * dx
 
 
+def check_texture_period(texture_period: object, size: int) -> float:
+    """`texture_period` (half image widths) as a float, or a ValueError saying what is accepted:
+    a number in (0, MAX_TEXTURE_PERIOD] of at least MIN_PERIOD_PIXELS pixels at `size`."""
+    g = "trifeature"
+    period = check_float(g, "texture_period", texture_period, low=0.0, high=MAX_TEXTURE_PERIOD)
+    pixels = period * size / 2
+    if pixels < MIN_PERIOD_PIXELS:
+        need = math.ceil(2 * MIN_PERIOD_PIXELS / period) if period > 0 else None
+        larger = f"size >= {need} or " if need else ""
+        raise ValueError(
+            f"generator {g!r}: texture_period={period:g} half image widths is {pixels:.2g} "
+            f"pixels at size {size}, finer than a {MIN_PERIOD_PIXELS:g}-pixel grid can draw; "
+            f"use {larger}texture_period >= {2 * MIN_PERIOD_PIXELS / size:g}"
+        )
+    return period
+
+
 def render(
     shape: np.ndarray,
     texture: np.ndarray,
@@ -352,12 +408,15 @@ def render(
     texture_rotation: np.ndarray,
     texture_phase: np.ndarray,
     size: int = 32,
+    *,
+    texture_period: float = TEXTURE_PERIOD,
 ) -> np.ndarray:
     """Render images (n, 3, size, size) float32 in [0, 1] from per-image factors.
 
     shape, texture, colour: int arrays (n,) of indices into SHAPES, TEXTURES, COLOURS.
     rotation, texture_rotation: degrees (n,). position: shape centre (n, 2) as (x, y) in half
     image widths from the centre, y up. texture_phase: (n, 2) texture offset in periods.
+    texture_period: in half image widths (module docstring), at least 2 pixels at `size`.
     """
     shape, texture, colour = (np.asarray(a, dtype=np.int64) for a in (shape, texture, colour))
     rotation, texture_rotation = np.asarray(rotation), np.asarray(texture_rotation)
@@ -376,12 +435,13 @@ def render(
         if n and (a.min() < 0 or a.max() >= N_FEATURE):
             raise ValueError(f"render: {name} indices must be in 0..{N_FEATURE - 1}")
     size = check_int("trifeature", "size", size, low=1)
+    texture_period = check_texture_period(texture_period, size)
     out = np.empty((n, 3, size, size), dtype=np.float32)
     # Pixel centres in half image widths, y up.
     grid = (2.0 * np.arange(size, dtype=np.float32) + 1.0) / size - 1.0
     xs, ys = grid, -grid
     pix_shape = np.float32(2.0 / size / SHAPE_SCALE)
-    pix_tex = np.float32(2.0 / size / TEXTURE_PERIOD)
+    pix_tex = np.float32(2.0 / size / texture_period)
     block = max(1, _BLOCK_PIXELS // (size * size))
     for start in range(0, n, block):
         sl = slice(start, min(start + block, n))
@@ -397,7 +457,7 @@ def render(
             idx = np.flatnonzero(texture[sl] == k)
             if idx.size:
                 zero = np.zeros(idx.size, dtype=np.float32)
-                a, b = _rotated(xs, ys, zero, zero, texture_rotation[sl][idx], TEXTURE_PERIOD)
+                a, b = _rotated(xs, ys, zero, zero, texture_rotation[sl][idx], texture_period)
                 ph = texture_phase[sl][idx].astype(np.float32)
                 a += ph[:, 0, None, None]
                 b += ph[:, 1, None, None]
@@ -488,6 +548,7 @@ def _sample_split(
     size: int,
     rng: np.random.Generator,
     biased: bool = False,
+    texture_period: float = TEXTURE_PERIOD,
 ) -> Split:
     # Every draw is independent of `size`, so the same seed gives the same scenes (latents,
     # poses, labels) at every image size. The pose latents are kept so that the images can be
@@ -516,7 +577,9 @@ def _sample_split(
         latents[f"position{i}"] = pos
         latents[f"texture_rotation{i}"] = trot
         latents[f"texture_phase{i}"] = phase
-        images.append(render(shape, t, c, rot, pos, trot, phase, size))
+        images.append(
+            render(shape, t, c, rot, pos, trot, phase, size, texture_period=texture_period)
+        )
     return Split(x1=images[0], x2=images[1], labels=_labels(latents, m), latents=latents)
 
 
@@ -631,25 +694,30 @@ def trifeature(
     n_test: int = 4096,
     seed: int = 0,
     split_seed: int = 0,
+    texture_period: float = TEXTURE_PERIOD,
 ) -> BimodalDataset:
     """Bimodal Trifeature pairs of `size` x `size` RGB images.
 
     `seed` draws the synergy map and every sample; `split_seed` fixes the 80/20 combination
     split (kept fixed across seeds, as a benchmark split is). Train, test and the biased
     synergy pretraining split come from independent streams, so `n_train` does not change the
-    test set.
+    test set. `texture_period` is in half image widths (AUTHORS_TEXTURE_PERIOD = 10 / 112 is
+    the authors' 10 pixels at 224 x 224; module docstring); it changes the pixels only, not
+    the scenes or labels.
     """
     g = "trifeature"
     size = check_int(g, "size", size, low=16)
     n_train, n_test, seed = check_sizes(g, n_train, n_test, seed)
     split_seed = check_int(g, "split_seed", split_seed, low=0)
+    texture_period = check_texture_period(texture_period, size)
 
     allowed = combination_split(split_seed)
     m = synergy_map(seed)
-    train = _sample_split(n_train, allowed, m, size, stream(seed, g, "train"))
-    test = _sample_split(n_test, ~allowed, m, size, stream(seed, g, "test"))
+    kw = {"texture_period": texture_period}
+    train = _sample_split(n_train, allowed, m, size, stream(seed, g, "train"), **kw)
+    test = _sample_split(n_test, ~allowed, m, size, stream(seed, g, "test"), **kw)
     pretrain = _sample_split(
-        n_train, allowed, m, size, stream(seed, g, "pretrain_synergy"), biased=True
+        n_train, allowed, m, size, stream(seed, g, "pretrain_synergy"), biased=True, **kw
     )
     return BimodalDataset(
         name=g,
@@ -659,6 +727,7 @@ def trifeature(
             "n_test": n_test,
             "seed": seed,
             "split_seed": split_seed,
+            "texture_period": texture_period,
             "synergy_map": [int(c) for c in m],
             "label_names": {
                 "redundancy": SHAPES,

@@ -506,7 +506,15 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         metavar="K",
         help="also probe every K epochs (learning curves)",
     )
-    p.add_argument("--profile", default="quick", choices=list(PROFILES))
+    p.add_argument(
+        "--profile",
+        default="quick",
+        choices=list(PROFILES),
+        help="bundle of settings (README, Profiles): quick (default), ci, paper (the CoMM "
+        "paper's tables at CPU scale: Trifeature at 32 x 32 pixels, our CNN, width 64, 30 "
+        "epochs), published (CoMM's published Trifeature protocol at GPU scale: 224 x 224, "
+        "AlexNet, width 512, 100 epochs, batch 64; --generator trifeature only)",
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument(
         "--jobs",

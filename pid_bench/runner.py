@@ -31,6 +31,7 @@ from generators.base import TASK_ATOM, VIEW_BUILDERS, BimodalDataset, Split
 from generators.io import fingerprint, load_npz
 from pid_bench import envinfo, probes
 from pid_bench.config import (
+    PROFILES,
     AugConfig,
     ModelConfig,
     ProbeConfig,
@@ -170,6 +171,7 @@ def resolve_config(
                 f"unknown parameter(s) {sorted(unknown)} for generator {generator!r}; accepted: "
                 f"{', '.join(generators.parameters(generator))}"
             )
+    _check_profile_generator(profile, generator)
     specs = tuple(learners) if learners else RunConfig.learners
     resolved = [resolve(spec) for spec in specs]
     names = tuple(name for name, _, _ in resolved)
@@ -235,6 +237,18 @@ def resolve_config(
         data=str(data) if data else "",
         data_fingerprint=data_fp,
     )
+
+
+def _check_profile_generator(profile: str, generator: str) -> None:
+    """ValueError unless profile `profile` is defined for `generator`."""
+    only = get_profile(profile).only_generators
+    if only and generator not in only:
+        others = [name for name, p in PROFILES.items() if not p.only_generators]
+        raise ValueError(
+            f"profile {profile!r} is defined for generator {' and '.join(only)} only (run it "
+            f"with --generator {only[0]}), not for {generator!r}; profiles for "
+            f"{generator!r}: {', '.join(others)}"
+        )
 
 
 def _resolve_views(aug: AugConfig, generator: str, file_has_views: bool) -> AugConfig:

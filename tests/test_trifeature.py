@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -208,3 +209,126 @@ def test_render_rejects_bad_input() -> None:
         tf.render([0], [0], [0], one, one, one, np.zeros((1, 2)))
     with pytest.raises(ValueError, match="texture indices"):
         tf.render([0], [10], [0], one, np.zeros((1, 2)), one, np.zeros((1, 2)))
+
+
+#: sha256 of every image (train, test, pretrain; x1 then x2) made on main before
+#: `texture_period` existed: the default must keep every default dataset to the last bit.
+DEFAULT_IMAGES_SHA256 = {
+    (32, 64, 32, 3): "52269d323585f4fd9721978e689f5c7dc42cc7af3b934fea30eb0b812694a709",
+    (64, 16, 8, 1): "bcd06c82c746b404c5812607c5f17ba13a0057e07ce2d6e0b9366a20ce367749",
+}
+
+
+def _images_sha256(d: generators.BimodalDataset) -> str:
+    h = hashlib.sha256()
+    for split in (d.train, d.test, d.pretrain["synergy"]):
+        for x in (split.x1, split.x2):
+            h.update(np.ascontiguousarray(x).tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("key", list(DEFAULT_IMAGES_SHA256))
+def test_default_texture_period_keeps_the_images(key) -> None:
+    size, n_train, n_test, seed = key
+    kw = {"size": size, "n_train": n_train, "n_test": n_test, "seed": seed}
+    d = tf.trifeature(**kw)
+    assert _images_sha256(d) == DEFAULT_IMAGES_SHA256[key]
+    assert d.params["texture_period"] == tf.TEXTURE_PERIOD == 0.4
+    assert _images_sha256(tf.trifeature(**kw, texture_period=0.4)) == DEFAULT_IMAGES_SHA256[key]
+
+
+def _stripe_edges(size: int, period: float) -> int:
+    """Light/dark changes along the vertical centre line of a white, unrotated square with
+    horizontal stripes."""
+    one = np.ones(1)
+    img = tf.render(
+        one.astype(int) * tf.SHAPES.index("square"),
+        one.astype(int) * tf.TEXTURES.index("stripes"),
+        one.astype(int) * tf.COLOURS.index("white"),
+        np.zeros(1),
+        np.zeros((1, 2)),
+        np.zeros(1),
+        np.full((1, 2), 0.1),
+        size,
+        texture_period=period,
+    )[0, 0]
+    column = img[:, size // 2]
+    inside = column[np.abs(column - tf.BACKGROUND) > 1e-6]
+    light = inside > (1.0 + tf.DARK) / 2
+    return int(np.count_nonzero(light[1:] != light[:-1]))
+
+
+def test_smaller_texture_period_draws_more_periods() -> None:
+    side = 2 * 0.7 * tf.SHAPE_SCALE  # the square template's side, in half image widths
+    for period in (tf.TEXTURE_PERIOD, 0.2, tf.AUTHORS_TEXTURE_PERIOD):
+        edges = _stripe_edges(224, period)
+        # two edges per period across the square, give or take the partial periods at its ends
+        assert abs(edges - 2 * side / period) <= 2, (period, edges)
+    assert _stripe_edges(64, tf.AUTHORS_TEXTURE_PERIOD) > 3 * _stripe_edges(64, 0.4)
+
+
+def test_authors_texture_period_from_their_constants() -> None:
+    # CoMM's dataset/trifeatures.py: TEXTURE_SCALE = 10 px in RENDER_SIZE = 224 px images
+    assert math.isclose(tf.AUTHORS_TEXTURE_PERIOD * 224 / 2, 10.0)
+    # The docstring's reason that this also keeps their periods per shape: our shapes' mean
+    # square root of area is 0.879 half widths, 44.0% of the width as theirs (98.5 of 224 px).
+    n, size = len(tf.SHAPES), 448
+    zeros, white = np.zeros(n), np.full(n, tf.COLOURS.index("white"))
+    solid = np.zeros(n, dtype=np.int64)
+    img = tf.render(np.arange(n), solid, white, zeros, np.zeros((n, 2)), zeros, np.zeros((n, 2)),
+                    size)[:, 0]  # fmt: skip
+    area = (img - tf.BACKGROUND).sum(axis=(1, 2)) / (1 - tf.BACKGROUND)
+    assert abs(np.sqrt(area).mean() / size - 98.5 / 224) < 0.002
+    d = tf.trifeature(size=64, n_train=8, n_test=8, texture_period=tf.AUTHORS_TEXTURE_PERIOD)
+    assert d.params["texture_period"] == 10 / 112
+    base = tf.trifeature(size=64, n_train=8, n_test=8)
+    # only the pixels change: same scenes and labels
+    for k in d.train.latents:
+        np.testing.assert_array_equal(d.train.latents[k], base.train.latents[k])
+    assert not np.array_equal(d.train.x1, base.train.x1)
+
+
+@pytest.mark.parametrize(
+    "period, size, match",
+    [
+        (0.0, 32, "finer than a 2-pixel grid"),
+        (-0.1, 32, "texture_period must be a finite number"),
+        (float("nan"), 32, "texture_period must be a finite number"),
+        (2.5, 32, "texture_period must be a finite number in \\[0.0, 2.0\\]"),
+        ("0.2", 32, "texture_period must be a finite number"),
+        (tf.AUTHORS_TEXTURE_PERIOD, 32, "1.4 pixels at size 32.*use size >= 45"),
+    ],
+)
+def test_bad_texture_period_refused(period, size, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        tf.trifeature(size=size, n_train=4, n_test=4, texture_period=period)
+    with pytest.raises(ValueError, match=match):
+        tf.render([0], [0], [0], np.zeros(1), np.zeros((1, 2)), np.zeros(1), np.zeros((1, 2)),
+                  size, texture_period=period)  # fmt: skip
+
+
+def test_texture_period_from_the_command_line(tmp_path, capsys) -> None:
+    from generators.io import load_npz
+    from pid_bench.cli import main
+
+    f = tmp_path / "t.npz"
+    argv = ["generate", "--generator", "trifeature", "--out", str(f)]
+    sets = ["--set", "size=64", "--set", "n_train=8", "--set", "n_test=8"]
+    assert main([*argv, *sets, "--set", "texture_period=0.0893"]) == 0
+    assert load_npz(f).params["texture_period"] == 0.0893
+    capsys.readouterr()
+    assert main([*argv, "--set", "size=32", "--set", "texture_period=0.1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "texture_period=0.1 half image widths" in err
+
+
+def test_texture_period_reaches_a_run() -> None:
+    """`pid-bench run --set texture_period=...`: coerced from the command line's string, kept
+    in the run's config, and the run's dataset is drawn with it."""
+    from pid_bench.runner import dataset_for_seed, resolve_config
+
+    strings = {"texture_period": "0.2", "size": "32", "n_train": "8", "n_test": "8"}
+    params = generators.coerce_params("trifeature", strings)
+    cfg = resolve_config(generator="trifeature", generator_params=params, learners=["cross"])
+    assert cfg.generator_params["texture_period"] == 0.2
+    assert dataset_for_seed(cfg, 0).params["texture_period"] == 0.2

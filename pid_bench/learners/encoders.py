@@ -30,7 +30,8 @@ class VectorEncoder(nn.Module):
 
 
 def build_encoder(kind: str, shape: tuple[int, ...], cfg: ModelConfig) -> nn.Module:
-    """Token encoder for one modality: `vector` (d,) or `image` (C, H, W)."""
+    """Token encoder for one modality: `vector` (d,) or `image` (C, H, W), the latter the
+    `cfg.image_encoder` kind (`cnn` or `alexnet`)."""
     if kind == "vector":
         if len(shape) != 1:
             raise ValueError(f"a vector modality has per-sample shape (d,), got {shape}")
@@ -38,8 +39,10 @@ def build_encoder(kind: str, shape: tuple[int, ...], cfg: ModelConfig) -> nn.Mod
     if kind == "image":
         if len(shape) != 3:
             raise ValueError(f"an image modality has per-sample shape (C, H, W), got {shape}")
-        from pid_bench.learners.image import CNNEncoder
+        from pid_bench.learners.image import AlexNetEncoder, CNNEncoder
 
+        if cfg.image_encoder == "alexnet":
+            return AlexNetEncoder(tuple(shape), d_model=cfg.d_model)
         return CNNEncoder(tuple(shape), d_model=cfg.d_model, width=cfg.cnn_width)
     raise ValueError(f"no encoder for modality kind {kind!r}; accepted: vector, image")
 

@@ -1,4 +1,5 @@
-"""Image modality: batched SimCLR-style augmentations and a small CNN token encoder.
+"""Image modality: batched SimCLR-style augmentations and the image token encoders (a small CNN,
+and the AlexNet of CoMM's Trifeature experiments).
 
 Augmentations follow CoMM's image recipe (random resized crop, colour jitter, grayscale,
 Gaussian blur, horizontal flip), drawn independently per sample but applied to the whole batch
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 
 from pid_bench.config import ImageAugConfig
 
-__all__ = ["CNNEncoder", "ImageAugConfig", "ImageAugment"]
+__all__ = ["AlexNetEncoder", "CNNEncoder", "ImageAugConfig", "ImageAugment", "alexnet_grid"]
 
 #: ITU-R 601 luma weights, as torchvision's rgb_to_grayscale.
 _LUMA = (0.299, 0.587, 0.114)
@@ -247,4 +248,114 @@ class CNNEncoder(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         f = self.features(x.contiguous(memory_format=self.memory_format))  # (B, C, g, g)
+        return self.proj(f.flatten(2).transpose(1, 2)) + self.pos
+
+
+#: Input side at which the AlexNet encoder's feature map is 6 x 6 (CoMM's 224 x 224 images),
+#: the grid its fixed position embeddings are defined on.
+ALEXNET_REFERENCE_SIZE = 224
+#: Smallest input side the AlexNet encoder accepts: below it the last max-pool has no output.
+ALEXNET_MIN_SIZE = 63
+#: Channels of the AlexNet feature map.
+ALEXNET_CHANNELS = 256
+
+
+def alexnet_grid(side: int) -> int:
+    """Side of the AlexNet feature map for an input side of `side` pixels (0 if too small).
+
+    11 x 11 conv, stride 4, padding 2; then three 3 x 3 max-pools of stride 2 (after conv 1,
+    conv 2 and conv 5), with the stride-1 convs between them keeping the size: 224 -> 55 ->
+    27 -> 13 -> 6, 64 -> 15 -> 7 -> 3 -> 1.
+    """
+    n = (side + 2 * 2 - 11) // 4 + 1
+    for _ in range(3):
+        n = (n - 3) // 2 + 1 if n >= 3 else 0
+    return max(n, 0)
+
+
+def sincos_2d(rows: int, cols: int, dim: int, temperature: float = 10000.0) -> Tensor:
+    """Fixed 2-D sine-cosine position embeddings (1, dim, rows, cols), float32.
+
+    The cell at (row r, column c) gets [sin(r w), cos(r w), sin(c w), cos(c w)], each block
+    dim / 4 long, with frequencies w_k = temperature ** (-k / (dim / 4)), k = 0 .. dim/4 - 1
+    (the MoCo v3 embedding, as CoMM's adapters use it).
+    """
+    if dim % 4:
+        raise ValueError(f"2-D sine-cosine embeddings need a width divisible by 4, got {dim}")
+    q = dim // 4
+    freq = temperature ** -(torch.arange(q, dtype=torch.float64) / q)
+    r = torch.arange(rows, dtype=torch.float64)[:, None, None] * freq  # (rows, 1, q)
+    c = torch.arange(cols, dtype=torch.float64)[None, :, None] * freq  # (1, cols, q)
+    r, c = r.expand(rows, cols, q), c.expand(rows, cols, q)
+    table = torch.cat([r.sin(), r.cos(), c.sin(), c.cos()], dim=-1)  # (rows, cols, dim)
+    return table.permute(2, 0, 1).unsqueeze(0).to(torch.float32).contiguous()
+
+
+class AlexNetEncoder(nn.Module):
+    """AlexNet's convolutional trunk emitting one token per cell of its feature map.
+
+    The image encoder of CoMM's Trifeature experiments, written from its description: five
+    convolutions (64 channels 11 x 11 stride 4, 192 5 x 5, 384, 256 and 256 3 x 3; each
+    followed by ReLU) with 3 x 3 stride-2 max-pools after the first, second and fifth, trained
+    from scratch, no normalisation layers. The feature map (256, g, g) is used as it is (no
+    global pooling): g = 6 at 224 x 224 pixels, 1 at 63-94, 2 at 95-126, 3 at 127-158 (see
+    `alexnet_grid`). Each cell's 256 features are projected to d_model (a 1 x 1 convolution)
+    and given a fixed 2-D sine-cosine position embedding defined on the 6 x 6 grid of a
+    224-pixel image and resized bicubically (align_corners=False) to the actual grid.
+    """
+
+    #: layout of the conv stack's weights and activations, as `CNNEncoder`'s
+    memory_format: torch.memory_format = torch.channels_last
+
+    def __init__(self, in_shape: tuple[int, int, int], d_model: int = 512) -> None:
+        super().__init__()
+        if len(in_shape) != 3 or min(in_shape) < 1:
+            raise ValueError(
+                f"AlexNetEncoder needs in_shape (C, H, W) of positive sizes, got {in_shape}"
+            )
+        channels, height, width = in_shape
+        if min(height, width) < ALEXNET_MIN_SIZE:
+            raise ValueError(
+                f"the alexnet image encoder needs images of at least {ALEXNET_MIN_SIZE} x "
+                f"{ALEXNET_MIN_SIZE} pixels (its feature map is empty below), got {height} x "
+                f"{width}; use a larger size or model.image_encoder=cnn"
+            )
+        if d_model < 4 or d_model % 4:
+            raise ValueError(
+                "the alexnet image encoder needs d_model divisible by 4 (its 2-D sine-cosine "
+                f"position embeddings have four blocks), got {d_model}"
+            )
+        self.in_shape = tuple(in_shape)
+        self.d_model = d_model
+        self.grid_shape = (alexnet_grid(height), alexnet_grid(width))
+        self.n_tokens = self.grid_shape[0] * self.grid_shape[1]
+
+        def conv(c_in: int, c_out: int, k: int, stride: int, pad: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, k, stride, pad), nn.ReLU(inplace=True)]
+
+        self.features = nn.Sequential(
+            *conv(channels, 64, 11, 4, 2),
+            nn.MaxPool2d(3, 2),
+            *conv(64, 192, 5, 1, 2),
+            nn.MaxPool2d(3, 2),
+            *conv(192, 384, 3, 1, 1),
+            *conv(384, 256, 3, 1, 1),
+            *conv(256, ALEXNET_CHANNELS, 3, 1, 1),
+            nn.MaxPool2d(3, 2),
+        ).to(memory_format=self.memory_format)
+        self.proj = nn.Linear(ALEXNET_CHANNELS, d_model)
+        g = alexnet_grid(ALEXNET_REFERENCE_SIZE)
+        pos = F.interpolate(
+            sincos_2d(g, g, d_model), size=self.grid_shape, mode="bicubic", align_corners=False
+        )
+        # Fixed, not learned: a buffer outside the state dict (it follows from the shapes).
+        self.register_buffer("pos", pos.flatten(2).transpose(1, 2).contiguous(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.in_shape:
+            raise ValueError(
+                f"AlexNetEncoder built for (B, {', '.join(map(str, self.in_shape))}) inputs, "
+                f"got {tuple(x.shape)}"
+            )
+        f = self.features(x.contiguous(memory_format=self.memory_format))  # (B, 256, gh, gw)
         return self.proj(f.flatten(2).transpose(1, 2)) + self.pos
