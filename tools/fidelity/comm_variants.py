@@ -10,10 +10,20 @@ description (nothing copied), and run from the command line as a plug-in:
   -> 512 -> 256 (Linear, BN, ReLU, Linear, BN, ReLU, Linear: the shape of their
   `CoMM._build_mlp` with comm.yaml's widths), applied to each (view, mask) output separately, as
   their `forward` applies `self.head` to each, so each BatchNorm call normalises one batch of
-  one view and one mask.
+  one view and one mask;
+- `CoMMCLSInit` ("comm_cls1"): the CLS token drawn from N(0, 1), as their
+  `FusionTransformer.cls_token` (ours: N(0, 0.02^2));
+- `CoMMMLP4x` ("comm_mlp4x"): the fusion layer's feed-forward 4 x d wide with QuickGELU
+  (x * sigmoid(1.702 x)), as their `ResidualAttentionBlock.mlp` (ours: 2 x d, GELU);
+- `CoMMFusionInit` ("comm_fusioninit"): the fusion layer's weights drawn as their
+  `FusionTransformer.initialize` draws them: attention input projection N(0, d^-1), output
+  projection and second feed-forward layer N(0, 1 / (2 L d)), first feed-forward layer
+  N(0, 1 / (2 d)) (ours: torch's defaults).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -54,3 +64,52 @@ class CoMMBNHead(CoMM):
         # [Z1', Z1'', Z2', Z2'', Z', Z''], each through the head on its own (BatchNorm stats)
         chunks = [self.head(c) for c in z.split(x1.shape[0], 0)]
         return comm_loss(chunks[0::2], chunks[1::2], self.model_cfg.temperature)
+
+
+class CoMMCLSInit(CoMM):
+    """Our CoMM with the CLS token drawn from N(0, 1)."""
+
+    name = "comm_cls1"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        with torch.no_grad():
+            self.fusion.cls.normal_(0.0, 1.0)
+
+
+class QuickGELU(nn.Module):
+    """x * sigmoid(1.702 x), the GELU approximation of CLIP's transformer."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+class CoMMMLP4x(CoMM):
+    """Our CoMM with a 4 x d QuickGELU feed-forward in each fusion layer."""
+
+    name = "comm_mlp4x"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        d = self.model_cfg.d_model
+        for layer in self.fusion.blocks.layers:
+            layer.linear1 = nn.Linear(d, 4 * d)
+            layer.linear2 = nn.Linear(4 * d, d)
+            layer.activation = QuickGELU()
+
+
+class CoMMFusionInit(CoMM):
+    """Our CoMM with the fusion layers' weights drawn with their standard deviations."""
+
+    name = "comm_fusioninit"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        d, n_layers = self.model_cfg.d_model, self.model_cfg.fusion_layers
+        proj_std = d**-0.5 * (2 * n_layers) ** -0.5
+        with torch.no_grad():
+            for layer in self.fusion.blocks.layers:
+                layer.self_attn.in_proj_weight.normal_(0.0, d**-0.5)
+                layer.self_attn.out_proj.weight.normal_(0.0, proj_std)
+                layer.linear1.weight.normal_(0.0, math.sqrt(1.0 / (2 * d)))
+                layer.linear2.weight.normal_(0.0, proj_std)

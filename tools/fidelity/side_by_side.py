@@ -6,6 +6,10 @@
 
 Each argument is LABEL=GLOB; the files a glob matches are concatenated (one `pid-bench score`
 folder per seed). Prints mean ± std over seeds (sample std, ddof 1) and the per-seed values.
+
+With `--escape`, each GLOB names training-loss logs instead (a run's `logs/*.csv`, or the
+`.log.csv` files of train_authors_comm.py) and the table gives, per log, the plateau loss (the
+median of epochs 3-8) and the first epoch whose mean loss is 0.1 below it ("-": never).
 """
 
 from __future__ import annotations
@@ -49,10 +53,32 @@ def tables(specs: list[str]) -> str:
     return "".join(out)
 
 
+def escape(specs: list[str], drop: float = 0.1) -> str:
+    """Markdown table of plateau loss and escape epoch of each training log of `specs`."""
+    out = ["| model | log | plateau loss | escape epoch | final loss |\n|---|---|---|---|---|\n"]
+    for spec in specs:
+        label, _, pattern = spec.partition("=")
+        for f in sorted(glob.glob(pattern)):
+            df = pd.read_csv(f)
+            groups = df.groupby("group") if "group" in df else [("", df)]
+            for group, g in groups:
+                loss = g.set_index("epoch")["loss"]
+                plateau = float(loss.loc[3:8].median())
+                below = loss[(loss.index > 8) & (loss < plateau - drop)]
+                esc = str(int(below.index[0])) if len(below) else "-"
+                name = f.rsplit("/", 1)[-1] + (f" ({group})" if group else "")
+                out.append(
+                    f"| {label} | {name} | {plateau:.3f} | {esc} | {float(loss.iloc[-1]):.3f} |\n"
+                )
+    return "".join(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("specs", nargs="+", metavar="LABEL=GLOB")
-    print(tables(p.parse_args().specs))
+    p.add_argument("--escape", action="store_true", help="the GLOBs name training-loss logs")
+    args = p.parse_args()
+    print(escape(args.specs) if args.escape else tables(args.specs))
 
 
 if __name__ == "__main__":
