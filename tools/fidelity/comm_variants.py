@@ -18,7 +18,12 @@ description (nothing copied), and run from the command line as a plug-in:
 - `CoMMFusionInit` ("comm_fusioninit"): the fusion layer's weights drawn as their
   `FusionTransformer.initialize` draws them: attention input projection N(0, d^-1), output
   projection and second feed-forward layer N(0, 1 / (2 L d)), first feed-forward layer
-  N(0, 1 / (2 d)) (ours: torch's defaults).
+  N(0, 1 / (2 d)) (ours: torch's defaults);
+- `CoMMFeatureTokens` ("comm_featuretokens"): each vector modality encoded as their MultiBench
+  tabular setting does: an MLP (Linear d -> 256, ReLU, Linear 256 -> k) whose k = 8 outputs
+  become one token each, h_i * w_i + b_i with w_i, b_i in R^d_model drawn from N(0, 1) (the
+  "feature tokenizer" of their `FeaturesInputAdapter`; ours: an MLP with LayerNorm and GELU
+  whose output is split into 4 tokens).
 """
 
 from __future__ import annotations
@@ -113,3 +118,28 @@ class CoMMFusionInit(CoMM):
                 layer.self_attn.out_proj.weight.normal_(0.0, proj_std)
                 layer.linear1.weight.normal_(0.0, math.sqrt(1.0 / (2 * d)))
                 layer.linear2.weight.normal_(0.0, proj_std)
+
+
+class FeatureTokens(nn.Module):
+    """MLP to k scalars, each scalar h_i made a token h_i * w_i + b_i (w, b ~ N(0, 1))."""
+
+    def __init__(self, in_dim: int, hidden: int, k: int, d_model: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, k))
+        self.weight = nn.Parameter(torch.randn(k, d_model))
+        self.bias = nn.Parameter(torch.randn(k, d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x)[:, :, None] * self.weight + self.bias
+
+
+class CoMMFeatureTokens(CoMM):
+    """Our CoMM with their tabular encoder: 8 rank-one feature tokens per vector modality."""
+
+    name = "comm_featuretokens"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        c = self.model_cfg
+        self.enc1 = FeatureTokens(self.shapes[0][0], c.hidden, 8, c.d_model)
+        self.enc2 = FeatureTokens(self.shapes[1][0], c.hidden, 8, c.d_model)
