@@ -34,21 +34,11 @@ import torch
 from torch import nn
 
 from pid_bench.learners.comm import MASKS_ALL, CoMM
-from pid_bench.learners.encoders import encode_views
+from pid_bench.learners.encoders import bn_head, encode_views
 from pid_bench.learners.losses import comm_loss
 
-
-def bn_head(d_in: int, hidden: int = 512, d_out: int = 256) -> nn.Sequential:
-    """Linear-BN-ReLU, Linear-BN-ReLU, Linear."""
-    return nn.Sequential(
-        nn.Linear(d_in, hidden),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, hidden),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(),
-        nn.Linear(hidden, d_out),
-    )
+#: The authors' CoMM head widths (configs/model/comm.yaml): 512 hidden, 256 out.
+BN_HIDDEN, BN_OUT = 512, 256
 
 
 class CoMMBNHead(CoMM):
@@ -58,7 +48,7 @@ class CoMMBNHead(CoMM):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.head = bn_head(self.model_cfg.d_model)
+        self.head = bn_head(self.model_cfg.d_model, BN_HIDDEN, BN_OUT)
 
     def loss(self, x1, x2, y, idx, generator):
         a1, a2 = self.augment(x1, x2, generator)
