@@ -4,8 +4,9 @@
         "ours=reports/fidelity/side_by_side/content_style/ours_run/results.csv" \\
         "authors=reports/fidelity/side_by_side/content_style/authors_seed*/results.csv"
 
-Each argument is LABEL=GLOB; the files a glob matches are concatenated (one `pid-bench score`
-folder per seed). Prints mean ± std over seeds (sample std, ddof 1) and the per-seed values.
+Each argument is LABEL=GLOB[#LEARNER]; the files a glob matches are concatenated (one
+`pid-bench score` folder per seed), and `#LEARNER` keeps one learner's rows of a table that
+holds several. Prints mean ± std over seeds (sample std, ddof 1) and the per-seed values.
 
 With `--escape`, each GLOB names training-loss logs instead (a run's `logs/*.csv`, or the
 `.log.csv` files of train_authors_comm.py) and the table gives, per log, the plateau loss (the
@@ -25,11 +26,18 @@ TASKS = ("redundancy", "unique1", "unique2", "synergy")
 def load(spec: str) -> tuple[str, pd.DataFrame]:
     """(label, rows of linear balanced accuracy) of one LABEL=GLOB argument."""
     label, _, pattern = spec.partition("=")
+    pattern, _, learner = pattern.partition("#")
     files = sorted(glob.glob(pattern))
     if not files:
         raise SystemExit(f"{spec}: no file matches {pattern!r}")
     df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
     df = df[(df.probe == "linear") & (df.metric == "balanced_accuracy")]
+    if learner:
+        if learner not in set(df.learner):
+            raise SystemExit(f"{spec}: no rows of learner {learner!r} (has {sorted(set(df.learner))})")
+        df = df[df.learner == learner]
+    elif df.learner.nunique() > 1:
+        raise SystemExit(f"{spec}: rows of several learners {sorted(set(df.learner))}; add #LEARNER")
     return label, df
 
 
@@ -75,7 +83,7 @@ def escape(specs: list[str], drop: float = 0.1) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("specs", nargs="+", metavar="LABEL=GLOB")
+    p.add_argument("specs", nargs="+", metavar="LABEL=GLOB[#LEARNER]")
     p.add_argument("--escape", action="store_true", help="the GLOBs name training-loss logs")
     args = p.parse_args()
     print(escape(args.specs) if args.escape else tables(args.specs))
