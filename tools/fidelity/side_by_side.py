@@ -34,10 +34,12 @@ def load(spec: str) -> tuple[str, pd.DataFrame]:
     df = df[(df.probe == "linear") & (df.metric == "balanced_accuracy")]
     if learner:
         if learner not in set(df.learner):
-            raise SystemExit(f"{spec}: no rows of learner {learner!r} (has {sorted(set(df.learner))})")
+            has = sorted(set(df.learner))
+            raise SystemExit(f"{spec}: no rows of learner {learner!r} (the table has {has})")
         df = df[df.learner == learner]
     elif df.learner.nunique() > 1:
-        raise SystemExit(f"{spec}: rows of several learners {sorted(set(df.learner))}; add #LEARNER")
+        has = sorted(set(df.learner))
+        raise SystemExit(f"{spec}: rows of several learners {has}; add #LEARNER to pick one")
     return label, df
 
 
