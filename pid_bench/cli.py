@@ -78,7 +78,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from pid_bench.config import PROFILES
     from pid_bench.learners import LEARNERS
     from pid_bench.probes import PROBES
-    from pid_bench.runner import INTERACTIONS
+    from pid_bench.runconfig import INTERACTIONS
 
     print("generators:")
     for name in sorted(generators.GENERATORS):
@@ -297,7 +297,7 @@ def _learner_params(items: list[str] | None) -> dict[str, dict[str, str]]:
 
 def _run_config(args: argparse.Namespace, generator_params: dict, sweep=None):
     """The RunConfig of `run`/`sweep` arguments (validated before anything trains)."""
-    from pid_bench.runner import resolve_config
+    from pid_bench.runconfig import resolve_config
 
     data = getattr(args, "data", None)
     return resolve_config(
@@ -365,7 +365,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from pid_bench.runner import score
+    from pid_bench.score import score
     from pid_bench.summary import format_summary, report_pointer
 
     df, out = score(
@@ -464,7 +464,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     from pid_bench.config import PROFILES
-    from pid_bench.runner import INTERACTIONS
+    from pid_bench.runconfig import INTERACTIONS
 
     p.add_argument(
         "--interaction",
@@ -575,7 +575,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     from pid_bench.config import PROFILES
-    from pid_bench.runner import INTERACTIONS
+    from pid_bench.runconfig import INTERACTIONS
 
     parser = _Parser(
         prog="pid-bench",

@@ -25,7 +25,7 @@ from pid_bench.discrimination import FLOOR_ROLE, LABELS, floor_ceiling, learner_
 from pid_bench.results import summarise
 
 if TYPE_CHECKING:
-    from pid_bench.runner import RunConfig
+    from pid_bench.runconfig import RunConfig
 
 #: Task order of the columns (as `generators.base.TASKS`; tasks not listed follow, sorted).
 TASKS: tuple[str, ...] = ("redundancy", "unique1", "unique2", "synergy")
