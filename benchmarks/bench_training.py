@@ -51,7 +51,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from torch.utils.flop_counter import FlopCounterMode
 
 import generators
-from pid_bench.cli import _learner_params
+from pid_bench.commands import parse_learner_params
 from pid_bench.config import AugConfig, ModelConfig
 from pid_bench.learners import LEARNERS, get_learner
 from pid_bench.learners.base import check_hyperparams
@@ -328,7 +328,7 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown learners {unknown}; known: {', '.join(known)}")
     try:
-        for learner, values in _learner_params(args.learner_set).items():
+        for learner, values in parse_learner_params(args.learner_set).items():
             if learner not in names:
                 ap.error(
                     f"--learner-set names {learner!r}, which is not measured ({' '.join(names)})"

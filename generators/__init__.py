@@ -11,8 +11,6 @@ command-line strings (`--set key=value`) into values of the defaults' types.
 from __future__ import annotations
 
 import ast
-import importlib
-import importlib.util
 import inspect
 import math
 import numbers
@@ -22,7 +20,7 @@ from typing import Any
 import numpy as np
 
 # The generator modules register themselves on import.
-from . import bits, content_style, gaussian
+from . import bits, content_style, gaussian, trifeature
 from .base import (
     GENERATORS,
     TASK_ATOM,
@@ -34,11 +32,6 @@ from .base import (
     register,
 )
 from .io import fingerprint, load_npz, save_npz
-
-# trifeature is written separately and may not exist yet; import it only when the file is
-# there, so that a real error inside it still surfaces instead of being swallowed.
-if importlib.util.find_spec(f"{__name__}.trifeature") is not None:
-    importlib.import_module(f"{__name__}.trifeature")
 
 __all__ = [
     "GENERATORS",
@@ -58,6 +51,7 @@ __all__ = [
     "parameters",
     "register",
     "save_npz",
+    "trifeature",
 ]
 
 

@@ -62,7 +62,8 @@ def evaluate(
     `check` read. Bad input raises ValueError; a learner that fails raises
     `pid_bench.runner.RunFailed`, whose `.results` holds the cells that finished.
     """
-    from pid_bench.runner import resolve_config, run, run_in_memory
+    from pid_bench.runconfig import resolve_config
+    from pid_bench.runner import run, run_in_memory
 
     spec, trained_elsewhere = _learner_spec(model, name, embed_unimodal)
     train = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device}

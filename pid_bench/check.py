@@ -1,8 +1,8 @@
 """Regression checks: compare a run's interaction capture with a committed baseline.
 
-A baseline (`make_baseline`, `write_baseline`) stores, per learner x task x probe x capture
-metric at the final epoch, the mean, std and number of seeds, plus the generator, the run's
-parameters and the git sha it came from. `check` compares a new run with it:
+A baseline (`pid_bench.baseline`: `make_baseline`, `write_baseline`) stores, per learner x
+task x probe x capture metric at the final epoch, the mean, std and number of seeds. `check`
+compares a new run with it:
 
     regression  <=>  current mean < baseline mean - allowed,
     allowed     =    max(tolerance, sigma * baseline std)
@@ -20,7 +20,8 @@ while its training stops adding anything to what the architecture gives untraine
 
 Input that cannot be compared (no baseline file, a different generator, baseline learners or
 tasks absent from the run, nothing in common) raises `CheckInputError`, so a CLI can tell
-"the model regressed" (exit 1) from "the check was set up wrong" (exit 2).
+"the model regressed" (exit 1) from "the check was set up wrong" (exit 2). The outcome is a
+`CheckReport` (`pid_bench.checkreport`), one `CheckRow` per compared cell.
 """
 
 from __future__ import annotations
@@ -28,292 +29,57 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pid_bench.results import CAPTURE_METRICS, coerce, final_epoch, read_runs, summarise
+from generators.base import TASKS
+from pid_bench.baseline import (
+    BASELINE_FORMAT,
+    BASELINE_VERSION,
+    CheckInputError,
+    baseline_from_runs,
+    generator_params_of,
+    load_baseline,
+    make_baseline,
+    one_or_list,
+    parse_json,
+    prepare_table,
+    validate_baseline,
+    write_baseline,
+)
+from pid_bench.checkreport import (
+    EPS,
+    EXIT_BAD_INPUT,
+    EXIT_PASS,
+    EXIT_REGRESSION,
+    CheckReport,
+    CheckRow,
+)
+from pid_bench.results import CAPTURE_METRICS, final_epoch, read_runs, summarise
 
-BASELINE_FORMAT = "pid-bench-baseline"
-BASELINE_VERSION = 1
+__all__ = [
+    "BASELINE_FORMAT",
+    "BASELINE_VERSION",
+    "EXIT_BAD_INPUT",
+    "EXIT_PASS",
+    "EXIT_REGRESSION",
+    "CheckInputError",
+    "CheckReport",
+    "CheckRow",
+    "baseline_from_runs",
+    "check",
+    "check_runs",
+    "load_baseline",
+    "make_baseline",
+    "run_plugins",
+    "untrained_floors",
+    "write_baseline",
+]
 
-#: Exit codes a CLI should use: all checks pass / a regression / input that cannot be checked.
-EXIT_PASS, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
-
-# Rounding keeps baseline files short and their diffs readable; 1e-6 is far below any
-# tolerance that makes sense for accuracies or bits.
-_DIGITS = 6
-# Deltas are compared with this slack so that a drop of exactly `allowed` passes despite
-# floating-point error in the means.
-_EPS = 1e-9
-
-
-class CheckInputError(ValueError):
-    """The results and the baseline cannot be compared (not a regression)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Baselines
-# --------------------------------------------------------------------------------------------
-
-
-def make_baseline(df: pd.DataFrame) -> dict[str, Any]:
-    """The baseline of a results table: final-epoch capture metrics per learner x task x probe.
-
-    `results[learner][task][probe][metric] = {"mean", "std", "n"}` for the metrics in
-    `CAPTURE_METRICS` (std over seeds, ddof=1, 0 for one seed), plus the generator, its
-    parameters, each run's parameters (by run id), seeds, final epochs per learner, git sha,
-    device, versions and run ids. Raises CheckInputError for sweep tables, several
-    generators, or non-finite values.
-    """
-    df = _prepare(df)
-    stats = summarise(df, metrics=CAPTURE_METRICS)
-    if stats.empty:
-        raise CheckInputError(
-            f"no capture metrics ({', '.join(CAPTURE_METRICS)}) in the results; nothing to baseline"
-        )
-    bad = stats[~stats["mean"].map(math.isfinite)]
-    if not bad.empty:
-        cells = ", ".join(
-            f"{r.learner}/{r.task}/{r.probe}/{r.metric}" for r in bad.head(8).itertuples()
-        )
-        raise CheckInputError(f"cannot baseline non-finite results: {cells}")
-
-    results: dict[str, Any] = {}
-    for r in stats.itertuples(index=False):
-        cell = results.setdefault(r.learner, {}).setdefault(r.task, {}).setdefault(r.probe, {})
-        cell[r.metric] = {
-            "mean": round(float(r.mean), _DIGITS),
-            "std": round(float(r.std), _DIGITS),
-            "n": int(r.n),
-        }
-    # The runner writes one params JSON per run (the resolved run config): keep each once.
-    run_params = {
-        str(k): _json(v)
-        for k, v in df.drop_duplicates("run_id").set_index("run_id")["params"].items()
-    }
-    gen_params = [_generator_params(p) for p in run_params.values()]
-    return {
-        "format": BASELINE_FORMAT,
-        "version": BASELINE_VERSION,
-        "generator": str(df["generator"].iloc[0]),
-        "generator_params": next((g for g in gen_params if g is not None), None),
-        "params": run_params,
-        "seeds": sorted(int(s) for s in df["seed"].unique()),
-        "final_epoch": {str(k): int(v) for k, v in df.groupby("learner")["epoch"].max().items()},
-        "git_sha": _one_or_list(df["git_sha"]),
-        "device": _one_or_list(df["device"]),
-        "versions": _merged_versions(df["versions"]),
-        "run_ids": sorted(str(r) for r in df["run_id"].unique()),
-        "results": results,
-    }
-
-
-def write_baseline(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write `make_baseline(df)` as JSON with sorted keys (diff-friendly); return the path."""
-    baseline = make_baseline(df)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return p
-
-
-def load_baseline(path: str | Path) -> dict[str, Any]:
-    """Read and validate a baseline JSON; CheckInputError if missing or not a baseline."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckInputError(
-            f"no baseline file at {p}; create one from a trusted run with "
-            f"`pid-bench baseline RUN_DIR --out {p}`"
-        )
-    try:
-        baseline = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckInputError(f"{p} is not a pid-bench baseline: invalid JSON ({e})") from None
-    _validate_baseline(baseline, str(p))
-    return baseline
-
-
-def _validate_baseline(baseline: Any, where: str = "baseline") -> None:
-    if not isinstance(baseline, dict) or baseline.get("format") != BASELINE_FORMAT:
-        raise CheckInputError(
-            f"{where} is not a pid-bench baseline (expected a JSON object with "
-            f'"format": "{BASELINE_FORMAT}", as written by `pid-bench baseline`)'
-        )
-    version = baseline.get("version")
-    if not isinstance(version, int) or version > BASELINE_VERSION:
-        raise CheckInputError(
-            f"{where} has baseline format version {version!r}; this pid-bench reads versions "
-            f"up to {BASELINE_VERSION} (upgrade pid-bench or re-create the baseline)"
-        )
-    results = baseline.get("results")
-    if not isinstance(results, dict) or not results:
-        raise CheckInputError(f"{where} has no results to compare against")
-    for learner, tasks in results.items():
-        for task, probes in _items(tasks, f"{where}: results[{learner!r}]"):
-            for probe, metrics in _items(probes, f"{where}: results[{learner!r}][{task!r}]"):
-                for metric, cell in _items(metrics, f"{where}: results/{learner}/{task}/{probe}"):
-                    ok = isinstance(cell, dict) and all(
-                        isinstance(cell.get(k), (int, float)) for k in ("mean", "std", "n")
-                    )
-                    if not ok:
-                        raise CheckInputError(
-                            f"{where}: results/{learner}/{task}/{probe}/{metric} must hold "
-                            'numbers "mean", "std" and "n"'
-                        )
-
-
-def _items(value: Any, where: str) -> list[tuple[str, Any]]:
-    if not isinstance(value, dict):
-        raise CheckInputError(f"{where} must be a JSON object")
-    return list(value.items())
-
-
-# --------------------------------------------------------------------------------------------
-# Checks
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckRow:
-    """One compared cell. `allowed` is the largest drop that still passes (>= 0)."""
-
-    learner: str
-    task: str
-    probe: str
-    metric: str
-    baseline: float
-    current: float
-    delta: float  # current - baseline
-    allowed: float
-    status: str  # PASS | FAIL
-    baseline_std: float = 0.0
-    baseline_n: int = 0
-    current_std: float = 0.0
-    current_n: int = 0
-
-
-@dataclass
-class CheckReport:
-    """The outcome of `check`: one row per compared cell, plus notes about the inputs."""
-
-    rows: list[CheckRow]
-    tolerance: float
-    sigma: float
-    generator: str
-    notes: list[str] = field(default_factory=list)
-    floor_margin: float | None = None
-
-    @property
-    def passed(self) -> bool:
-        """True when there was something to compare and no row failed."""
-        return bool(self.rows) and all(r.status == "PASS" for r in self.rows)
-
-    @property
-    def failures(self) -> list[CheckRow]:
-        return [r for r in self.rows if r.status != "PASS"]
-
-    @property
-    def exit_code(self) -> int:
-        """`EXIT_PASS` (0) when every row passes, `EXIT_REGRESSION` (1) otherwise."""
-        return EXIT_PASS if self.passed else EXIT_REGRESSION
-
-    def verdict(self) -> str:
-        """One line: PASS/FAIL with counts and the worst regressions."""
-        n = len(self.rows)
-        if self.passed:
-            return f"PASS: all {n} checks within the allowed drop"
-        worst = sorted(self.failures, key=lambda r: r.delta)[:5]
-        listed = "; ".join(
-            f"{r.learner}/{r.task} {r.metric} {_signed(r.delta)} (allowed -{r.allowed:.3f})"
-            for r in worst
-        )
-        more = "" if len(self.failures) <= 5 else f"; and {len(self.failures) - 5} more"
-        return f"FAIL: {len(self.failures)} of {n} checks regressed: {listed}{more}"
-
-    def _floor_text(self) -> str:
-        if not any(" > " in r.learner for r in self.rows):
-            return ""
-        return (
-            f"; 'A > B' rows: learner A must stay more than {self.floor_margin:g} above its "
-            "untrained architecture B"
-        )
-
-    def format_table(self) -> str:
-        """A plain-text pass/fail table with the deltas, then notes and the verdict."""
-        head = ["learner", "task", "probe", "metric", "baseline", "current", "delta", "allowed"]
-        lines = [
-            [
-                r.learner,
-                r.task,
-                r.probe,
-                r.metric,
-                _pm(r.baseline, r.baseline_std, r.baseline_n),
-                _pm(r.current, r.current_std, r.current_n),
-                _signed(r.delta),
-                f">= -{r.allowed:.3f}",
-                r.status,
-            ]
-            for r in self.rows
-        ]
-        cols = [*head, "status"]
-        widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(cols)]
-        right = {4, 5, 6, 7}
-
-        def fmt(cells: Sequence[str]) -> str:
-            return "  ".join(
-                c.rjust(w) if i in right else c.ljust(w)
-                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-            ).rstrip()
-
-        out = [
-            f"pid-bench check: generator {self.generator}; regression = drop below baseline "
-            f"mean by more than max({self.tolerance:g}, {self.sigma:g} x baseline std)"
-            + self._floor_text(),
-            fmt(cols),
-            fmt(["-" * w for w in widths]),
-            *(fmt(line) for line in lines),
-        ]
-        if self.notes:
-            out += ["", *(f"note: {n}" for n in self.notes)]
-        out += ["", self.verdict()]
-        return "\n".join(out)
-
-    def format_markdown(self) -> str:
-        """The same table in GitHub markdown (e.g. for `$GITHUB_STEP_SUMMARY`)."""
-        out = [
-            f"### pid-bench check: {'PASS' if self.passed else 'FAIL'}",
-            "",
-            f"Generator `{self.generator}`; allowed drop = max({self.tolerance:g}, "
-            f"{self.sigma:g} x baseline std){self._floor_text()}.",
-            "",
-            "| learner | task | probe | metric | baseline | current | delta | allowed | status |",
-            "|---|---|---|---|---:|---:|---:|---:|---|",
-        ]
-        for r in self.rows:
-            status = "PASS" if r.status == "PASS" else "**FAIL**"
-            out.append(
-                f"| {r.learner} | {r.task} | {r.probe} | {r.metric} | "
-                f"{_pm(r.baseline, r.baseline_std, r.baseline_n)} | "
-                f"{_pm(r.current, r.current_std, r.current_n)} | {_signed(r.delta)} | "
-                f"-{r.allowed:.3f} | {status} |"
-            )
-        out += ["", *(f"- {n}" for n in self.notes), "", self.verdict(), ""]
-        return "\n".join(out)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (rows as dicts)."""
-        return {
-            "passed": self.passed,
-            "generator": self.generator,
-            "tolerance": self.tolerance,
-            "sigma": self.sigma,
-            "floor_margin": self.floor_margin,
-            "notes": list(self.notes),
-            "rows": [asdict(r) for r in self.rows],
-        }
+#: One compared cell: (learner, task, probe, metric).
+Key = tuple[str, str, str, str]
 
 
 def check(
@@ -334,18 +100,43 @@ def check(
     Floor rows (module docstring) use `floor_margin`, by default `tolerance`.
     Raises CheckInputError when the inputs cannot be compared.
     """
-    _validate_baseline(baseline)
+    validate_baseline(baseline)
     floor_margin = tolerance if floor_margin is None else floor_margin
-    if not (math.isfinite(floor_margin) and floor_margin >= 0):
-        raise CheckInputError(f"floor margin must be a finite number >= 0, got {floor_margin!r}")
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    if isinstance(probes, str):
-        probes = (probes,)
-    if not (math.isfinite(tolerance) and tolerance >= 0):
-        raise CheckInputError(f"tolerance must be a finite number >= 0, got {tolerance!r}")
-    if not (math.isfinite(sigma) and sigma >= 0):
-        raise CheckInputError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    metrics = (metrics,) if isinstance(metrics, str) else metrics
+    probes = (probes,) if isinstance(probes, str) else probes
+    _check_settings(tolerance, sigma, floor_margin, metrics)
+    df = prepare_table(df)
+    generator = str(df["generator"].iloc[0])
+    if generator != baseline.get("generator"):
+        raise CheckInputError(
+            f"the baseline is for generator {baseline.get('generator')!r} but the run used "
+            f"{generator!r}; compare runs of the same generator or re-create the baseline"
+        )
+    wanted = _wanted(baseline, metrics, probes)
+    stats = summarise(df, probes=probes, metrics=metrics).set_index(
+        ["learner", "task", "probe", "metric"]
+    )
+    _check_coverage(df, wanted, set(stats.index), probes, metrics)
+    nonfinite = _nonfinite(df, probes, metrics)
+    rows = [
+        _compare(key, wanted[key], stats.loc[key], tolerance, sigma, key not in nonfinite)
+        for key in sorted(wanted, key=_row_order)
+    ]
+    rows += _floor_rows(wanted, stats, floor_margin, run_plugins(df))
+    notes = _notes(df, baseline, wanted)
+    if nonfinite:
+        cells = ", ".join("/".join(k) for k in sorted(nonfinite))
+        notes.append(f"non-finite values in the run (counted as FAIL): {cells}")
+    return CheckReport(rows, float(tolerance), float(sigma), generator, notes, float(floor_margin))
+
+
+def _check_settings(
+    tolerance: float, sigma: float, floor_margin: float, metrics: Sequence[str]
+) -> None:
+    """CheckInputError unless the tolerances are finite and >= 0 and the metrics known."""
+    for name, value in (("floor margin", floor_margin), ("tolerance", tolerance), ("sigma", sigma)):
+        if not (math.isfinite(value) and value >= 0):
+            raise CheckInputError(f"{name} must be a finite number >= 0, got {value!r}")
     unknown = [m for m in metrics if m not in CAPTURE_METRICS]
     if unknown or not metrics:
         raise CheckInputError(
@@ -353,14 +144,11 @@ def check(
             f"accepted: {', '.join(CAPTURE_METRICS)}"
         )
 
-    df = _prepare(df)
-    generator = str(df["generator"].iloc[0])
-    if generator != baseline.get("generator"):
-        raise CheckInputError(
-            f"the baseline is for generator {baseline.get('generator')!r} but the run used "
-            f"{generator!r}; compare runs of the same generator or re-create the baseline"
-        )
 
+def _wanted(
+    baseline: dict[str, Any], metrics: Sequence[str], probes: Sequence[str]
+) -> dict[Key, dict[str, Any]]:
+    """The baseline's cells of `metrics` and `probes`: key -> {mean, std, n}."""
     wanted = {
         (learner, task, probe, metric): cell
         for learner, tasks in baseline["results"].items()
@@ -374,80 +162,82 @@ def check(
             f"the baseline has no {'/'.join(metrics)} entries for probe(s) "
             f"{', '.join(probes)}; it holds probes {_baseline_probes(baseline)}"
         )
-    stats = summarise(df, probes=probes, metrics=metrics).set_index(
-        ["learner", "task", "probe", "metric"]
-    )
-    have = set(stats.index)
-    overlap = [k for k in wanted if k in have]
+    return wanted
+
+
+def _check_coverage(
+    df: pd.DataFrame,
+    wanted: dict[Key, Any],
+    have: set[Key],
+    probes: Sequence[str],
+    metrics: Sequence[str],
+) -> None:
+    """CheckInputError unless the run (cells `have`) covers every baseline learner and task."""
     run_learners = sorted(df["learner"].unique())
-    run_tasks = sorted(df["task"].unique())
     base_learners = sorted({k[0] for k in wanted})
-    base_tasks = sorted({k[1] for k in wanted})
-    if not overlap:
+    if not any(k in have for k in wanted):
         raise CheckInputError(
             "no overlapping rows between the run and the baseline "
-            f"(baseline: learners {base_learners}, tasks {base_tasks}, probes {sorted(probes)}, "
-            f"metrics {sorted(metrics)}; run: learners {run_learners}, tasks {run_tasks}, "
+            f"(baseline: learners {base_learners}, tasks {sorted({k[1] for k in wanted})}, "
+            f"probes {sorted(probes)}, metrics {sorted(metrics)}; run: learners "
+            f"{run_learners}, tasks {sorted(df['task'].unique())}, "
             f"probes {sorted(df['probe'].unique())})"
         )
     missing_learners = [n for n in base_learners if n not in run_learners]
     missing_cells = sorted(k for k in wanted if k not in have and k[0] not in missing_learners)
-    if missing_learners or missing_cells:
-        parts = []
-        if missing_learners:
-            parts.append(f"learner(s) {', '.join(missing_learners)} are missing from the run")
-        if missing_cells:
-            missing_tasks = sorted({(k[0], k[1]) for k in missing_cells})
-            parts.append(
-                "learner/task pair(s) missing from the run: "
-                + ", ".join(f"{a}/{b}" for a, b in missing_tasks)
-                + f" (probe {'/'.join(sorted({k[2] for k in missing_cells}))}, "
-                f"metric {'/'.join(sorted({k[3] for k in missing_cells}))})"
-            )
-        raise CheckInputError(
-            "the run does not cover the baseline: "
-            + "; ".join(parts)
-            + ". Run the same learners and --interaction as the baseline, or re-create it."
+    if not (missing_learners or missing_cells):
+        return
+    parts = []
+    if missing_learners:
+        parts.append(f"learner(s) {', '.join(missing_learners)} are missing from the run")
+    if missing_cells:
+        missing_tasks = sorted({(k[0], k[1]) for k in missing_cells})
+        parts.append(
+            "learner/task pair(s) missing from the run: "
+            + ", ".join(f"{a}/{b}" for a, b in missing_tasks)
+            + f" (probe {'/'.join(sorted({k[2] for k in missing_cells}))}, "
+            f"metric {'/'.join(sorted({k[3] for k in missing_cells}))})"
         )
+    raise CheckInputError(
+        "the run does not cover the baseline: "
+        + "; ".join(parts)
+        + ". Run the same learners and --interaction as the baseline, or re-create it."
+    )
 
-    # A seed whose value is NaN/inf would vanish from the mean; a regression gate must fail it.
+
+def _nonfinite(df: pd.DataFrame, probes: Sequence[str], metrics: Sequence[str]) -> set[Key]:
+    """Cells with a NaN/inf value at the final epoch: it would vanish from the mean, and a
+    regression gate must fail it."""
     final = final_epoch(df)
     final = final[final["probe"].isin(list(probes)) & final["metric"].isin(list(metrics))]
     broken = final[~final["value"].map(math.isfinite)]
-    nonfinite = set(broken.set_index(["learner", "task", "probe", "metric"]).index)
+    return set(broken.set_index(["learner", "task", "probe", "metric"]).index)
 
-    rows = []
-    for key in sorted(wanted, key=_row_order):
-        cell = wanted[key]
-        cur = stats.loc[key]
-        base_mean, base_std = float(cell["mean"]), float(cell["std"])
-        current = float(cur["mean"])
-        delta = current - base_mean
-        allowed = max(tolerance, sigma * base_std)
-        ok = math.isfinite(current) and key not in nonfinite and delta >= -allowed - _EPS
-        rows.append(
-            CheckRow(
-                learner=key[0],
-                task=key[1],
-                probe=key[2],
-                metric=key[3],
-                baseline=base_mean,
-                current=current,
-                delta=delta,
-                allowed=allowed,
-                status="PASS" if ok else "FAIL",
-                baseline_std=base_std,
-                baseline_n=int(cell["n"]),
-                current_std=float(cur["std"]),
-                current_n=int(cur["n"]),
-            )
-        )
-    rows += _floor_rows(wanted, stats, floor_margin, run_plugins(df))
-    notes = _notes(df, baseline, wanted, run_learners, run_tasks)
-    if nonfinite:
-        cells = ", ".join("/".join(k) for k in sorted(nonfinite))
-        notes.append(f"non-finite values in the run (counted as FAIL): {cells}")
-    return CheckReport(rows, float(tolerance), float(sigma), generator, notes, float(floor_margin))
+
+def _compare(
+    key: Key, cell: dict[str, Any], cur: pd.Series, tolerance: float, sigma: float, finite: bool
+) -> CheckRow:
+    """The row of one baseline cell `cell` against the run's statistics `cur`."""
+    base_mean, base_std = float(cell["mean"]), float(cell["std"])
+    current = float(cur["mean"])
+    delta = current - base_mean
+    allowed = max(tolerance, sigma * base_std)
+    ok = math.isfinite(current) and finite and delta >= -allowed - EPS
+    return CheckRow(
+        learner=key[0],
+        task=key[1],
+        probe=key[2],
+        metric=key[3],
+        baseline=base_mean,
+        current=current,
+        delta=delta,
+        allowed=allowed,
+        status="PASS" if ok else "FAIL",
+        baseline_std=base_std,
+        baseline_n=int(cell["n"]),
+        current_std=float(cur["std"]),
+        current_n=int(cur["n"]),
+    )
 
 
 def untrained_floors(
@@ -473,14 +263,15 @@ def run_plugins(df: pd.DataFrame) -> dict[str, str]:
     """Plug-in name -> source, as the runs' configs recorded them."""
     out: dict[str, str] = {}
     for text in df.drop_duplicates("run_id")["params"]:
-        plugins = _json(text).get("plugins") if isinstance(_json(text), dict) else None
+        params = parse_json(text)
+        plugins = params.get("plugins") if isinstance(params, dict) else None
         if isinstance(plugins, dict):
             out.update({str(k): str(v) for k, v in plugins.items()})
     return out
 
 
 def _floor_rows(
-    wanted: dict[tuple[str, str, str, str], Any],
+    wanted: dict[Key, Any],
     stats: pd.DataFrame,
     margin: float,
     plugins: dict[str, str],
@@ -495,10 +286,10 @@ def _floor_rows(
         if fkey not in wanted:
             continue
         base_gap = float(wanted[key]["mean"]) - float(wanted[fkey]["mean"])
-        if base_gap <= margin + _EPS:
+        if base_gap <= margin + EPS:
             continue  # the baseline claims nothing above the floor here
         cur_gap = float(stats.loc[key]["mean"]) - float(stats.loc[fkey]["mean"])
-        ok = math.isfinite(cur_gap) and cur_gap > margin + _EPS
+        ok = math.isfinite(cur_gap) and cur_gap > margin + EPS
         rows.append(
             CheckRow(
                 learner=f"{learner} > {fkey[0]}",
@@ -515,20 +306,6 @@ def _floor_rows(
             )
         )
     return rows
-
-
-# --------------------------------------------------------------------------------------------
-# Plain entry points for the CLI
-# --------------------------------------------------------------------------------------------
-
-
-def baseline_from_runs(run_dirs: Sequence[str | Path], path: str | Path) -> Path:
-    """`pid-bench baseline`: read run folders and write their baseline to `path`."""
-    try:
-        df = read_runs(run_dirs)
-    except ValueError as e:  # missing folder, no results.csv, empty table
-        raise CheckInputError(str(e)) from None
-    return write_baseline(df, path)
 
 
 def check_runs(
@@ -557,39 +334,10 @@ def check_runs(
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _prepare(df: pd.DataFrame) -> pd.DataFrame:
-    try:
-        df = coerce(df)
-    except ValueError as e:
-        raise CheckInputError(str(e)) from None
-    if df.empty:
-        raise CheckInputError("the results table has no rows")
-    sweeps = sorted(set(df.loc[df["sweep_param"] != "", "sweep_param"]))
-    if sweeps:
-        raise CheckInputError(
-            f"the results hold sweep runs (over {', '.join(sweeps)}); baselines and checks "
-            "compare plain runs, so check a run made without a sweep"
-        )
-    generators = sorted(df["generator"].unique())
-    if len(generators) > 1:
-        raise CheckInputError(
-            f"the results mix generators {generators}; baseline and check one generator at a time"
-        )
-    return df
-
-
-def _notes(
-    df: pd.DataFrame,
-    baseline: dict[str, Any],
-    wanted: dict[tuple[str, str, str, str], Any],
-    run_learners: list[str],
-    run_tasks: list[str],
-) -> list[str]:
+def _notes(df: pd.DataFrame, baseline: dict[str, Any], wanted: dict[Key, Any]) -> list[str]:
+    """What differs between the run and the baseline without failing the check."""
+    run_learners = sorted(df["learner"].unique())
+    run_tasks = sorted(df["task"].unique())
     notes = []
     base_learners = {k[0] for k in wanted}
     extra = [n for n in run_learners if n not in base_learners]
@@ -602,7 +350,8 @@ def _notes(
     if baseline.get("seeds") is not None and seeds != baseline.get("seeds"):
         notes.append(f"seeds differ: baseline {baseline.get('seeds')}, run {seeds}")
     params = df.drop_duplicates("run_id")["params"]
-    gen = next((g for g in map(_generator_params, map(_json, params)) if g is not None), None)
+    gens = (generator_params_of(parse_json(p)) for p in params)
+    gen = next((g for g in gens if g is not None), None)
     if baseline.get("generator_params") is not None and gen != baseline["generator_params"]:
         notes.append(
             "generator parameters differ from the baseline's: "
@@ -618,19 +367,19 @@ def _notes(
     ]
     if diff:
         notes.append(f"final epoch differs from the baseline's: {', '.join(diff)}")
-    sha = _one_or_list(df["git_sha"])
+    sha = one_or_list(df["git_sha"])
     if baseline.get("git_sha") is not None and sha != baseline.get("git_sha"):
         notes.append(f"baseline made at git {baseline['git_sha']}, run at {sha}")
     return notes
 
 
-def _row_order(key: tuple[str, str, str, str]) -> tuple[Any, ...]:
+def _row_order(key: Key) -> tuple[Any, ...]:
+    """Rows in the learners' display order, then the tasks', probes' and metrics'."""
     from pid_bench.plotstyle import LEARNER_ORDER
 
-    task_order = ("redundancy", "unique1", "unique2", "synergy")
     learner, task, probe, metric = key
     li = LEARNER_ORDER.index(learner) if learner in LEARNER_ORDER else len(LEARNER_ORDER)
-    ti = task_order.index(task) if task in task_order else len(task_order)
+    ti = TASKS.index(task) if task in TASKS else len(TASKS)
     return (li, learner, ti, task, probe, CAPTURE_METRICS.index(metric), metric)
 
 
@@ -642,50 +391,3 @@ def _baseline_probes(baseline: dict[str, Any]) -> str:
         for p, ms in per_probe.items()
     }
     return ", ".join(sorted(probes)) or "(none)"
-
-
-def _json(text: Any) -> Any:
-    if not isinstance(text, str) or not text:
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return {"raw": text}
-
-
-def _generator_params(params: Any) -> Any:
-    """The generator's parameters inside a row's params JSON, wherever the runner put them."""
-    if not isinstance(params, dict):
-        return None
-    for key in ("generator_params", "generator"):
-        value = params.get(key)
-        if isinstance(value, dict):
-            inner = value.get("params")
-            return inner if isinstance(inner, dict) and "name" in value else value
-    return None
-
-
-def _one_or_list(col: pd.Series) -> str | list[str]:
-    values = sorted({str(v) for v in col.unique()})
-    return values[0] if len(values) == 1 else values
-
-
-def _merged_versions(col: pd.Series) -> dict[str, str]:
-    merged: dict[str, set[str]] = {}
-    for text in col.astype(str).unique():
-        parsed = _json(text)
-        if isinstance(parsed, dict):
-            for k, v in parsed.items():
-                merged.setdefault(str(k), set()).add(str(v))
-    return {k: " / ".join(sorted(v)) for k, v in sorted(merged.items())}
-
-
-def _signed(x: float) -> str:
-    # round(...) + 0.0 turns -0.0 into 0.0, so a tiny negative shows as +0.000, not -0.000.
-    return "nan" if not math.isfinite(x) else f"{round(x, 3) + 0.0:+.3f}"
-
-
-def _pm(mean: float, std: float, n: int) -> str:
-    if not math.isfinite(mean):
-        return "nan"
-    return f"{mean:.3f}" if n <= 1 else f"{mean:.3f}+/-{std:.3f}"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from generators.base import TASKS
 from pid_bench.results import summarise
 
 #: The learner whose accuracy is each task's floor (frozen random encoders).
@@ -139,9 +140,8 @@ def floor_ceiling(
     stats = stats.groupby(["learner", "task", "metric"], sort=False)["mean"].mean()
     acc = stats.xs("balanced_accuracy", level="metric")
     chance = stats.xs("chance", level="metric").groupby(level="task").mean()
-    task_order = ("redundancy", "unique1", "unique2", "synergy")
     present = set(acc.index.get_level_values("task"))
-    tasks = [t for t in task_order if t in present] + sorted(present - set(task_order))
+    tasks = [t for t in TASKS if t in present] + sorted(present - set(TASKS))
     learners = list(order) if order else list(dict.fromkeys(acc.index.get_level_values(0)))
     learners = [name for name in learners if name in set(acc.index.get_level_values(0))]
     notes: list[str] = []

@@ -1,9 +1,11 @@
 """Executors: how the planned cells of a grid are run, in local processes or on a Ray cluster.
 
-The runner plans the grid (`runner.plan_cells`), decides which cells a resumed run still
-needs, and hands them to an executor as `Task`s; the executor calls back as each cell
-finishes or fails, in the runner's process, which writes the cell files, the progress bar and
-the table. So `local` and `ray` give the same files and, for the same seeds, the same numbers.
+The runner plans the grid (`cell.plan_cells`), decides which cells a resumed run still
+needs, and hands them to an executor as `Task`s, with the function that runs one
+(`cell.run_cell`, as benchopt's `parallel_run` is handed the function to run); the executor
+calls back as each cell finishes or fails, in the runner's process, which writes the cell
+files, the progress bar and the table. So `local` and `ray` give the same files and, for the
+same seeds, the same numbers. This module imports `cell` and `runconfig`, never the runner.
 
 `ray` is imported only by `RayExecutor`: nothing here needs it otherwise.
 """
@@ -20,20 +22,18 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pid_bench import envinfo
+from pid_bench.cell import Cell, Rows, RunFailed
 from pid_bench.learners.base import LearnerError
-
-if TYPE_CHECKING:  # runner imports this module; the names are for type hints only
-    from pid_bench.runner import Cell, RunConfig
+from pid_bench.runconfig import RunConfig, learner_cls
+from pid_bench.training import resolve_device
 
 EXECUTORS = ("local", "ray")
 RAY_INSTALL = 'pip install "pid-bench[ray]"'
 #: Times Ray runs a cell again after its worker died (killed, out of memory, node lost).
 DEFAULT_RETRIES = 2
-
-Rows = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,13 @@ class Task:
 
 Finished = Callable[[Task, Rows], None]
 Failed = Callable[[Task, str], None]
+#: The function that runs a cell: `run_cell(cfg, cell, log_dir, progress, emb_dir) -> rows`.
+CellFn = Callable[[RunConfig, Cell, Path | None, bool, Path | None], Rows]
 
 
 class Executor:
-    """Runs tasks and calls `finished(task, rows)` or `failed(task, message)` for each one,
-    and `advance()` once per task, all in the caller's process."""
+    """Runs each task with `run_cell` and calls `finished(task, rows)` or `failed(task,
+    message)` for it, and `advance()` once per task, all in the caller's process."""
 
     name = ""
 
@@ -66,11 +68,16 @@ class Executor:
 
     def device(self, cfg: RunConfig) -> str:
         """The device type `cfg`'s cells train on (`cpu` or `cuda`)."""
-        from pid_bench.training import resolve_device
-
         return resolve_device(cfg.train.device).type
 
-    def run(self, tasks: Sequence[Task], finished: Finished, failed: Failed, advance) -> None:
+    def run(
+        self,
+        run_cell: CellFn,
+        tasks: Sequence[Task],
+        finished: Finished,
+        failed: Failed,
+        advance: Callable[[], Any],
+    ) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -125,9 +132,14 @@ class LocalExecutor(Executor):
     def record(self, cfg: RunConfig) -> dict[str, Any]:
         return {"executor": self.name, "jobs": self.jobs}
 
-    def run(self, tasks: Sequence[Task], finished: Finished, failed: Failed, advance) -> None:
-        from pid_bench.runner import run_cell
-
+    def run(
+        self,
+        run_cell: CellFn,
+        tasks: Sequence[Task],
+        finished: Finished,
+        failed: Failed,
+        advance: Callable[[], Any],
+    ) -> None:
         if self.jobs <= 1:
             for t in tasks:
                 try:
@@ -156,8 +168,6 @@ class LocalExecutor(Executor):
                 advance()
         except BrokenProcessPool:
             _stop(pool)
-            from pid_bench.runner import RunFailed
-
             raise RunFailed(
                 "a worker process of --jobs died (killed, out of memory, or a script that "
                 "starts runs without an `if __name__ == '__main__':` guard); finished cells "
@@ -171,8 +181,6 @@ class LocalExecutor(Executor):
 
 def _longest_first(tasks: Sequence[Task]) -> list[Task]:
     # Longest first, so no core idles at the end waiting for one expensive cell.
-    from pid_bench.runner import learner_cls
-
     return sorted(tasks, key=lambda t: -learner_cls(t.cfg, t.cell.learner).relative_cost)
 
 
@@ -333,7 +341,14 @@ class RayExecutor(Executor):
         # counted over the whole grid (all values of a sweep)
         return {"ray": {"cells_per_node": dict(self._cells_per_node)}}
 
-    def run(self, tasks: Sequence[Task], finished: Finished, failed: Failed, advance) -> None:
+    def run(
+        self,
+        run_cell: CellFn,
+        tasks: Sequence[Task],
+        finished: Finished,
+        failed: Failed,
+        advance: Callable[[], Any],
+    ) -> None:
         ray = self.ray
         remote = ray.remote(ray_cell)
         here = _worker_info()
@@ -342,7 +357,9 @@ class RayExecutor(Executor):
             need = self.resources(t.cfg)
             ref = remote.options(
                 **need, max_retries=self.retries, retry_exceptions=False, name=_task_name(t)
-            ).remote(_portable(t.cfg), t.cell, t.log_dir is not None, t.emb_dir is not None)
+            ).remote(
+                run_cell, _portable(t.cfg), t.cell, t.log_dir is not None, t.emb_dir is not None
+            )
             refs[ref] = t
         pending = list(refs)
         try:
@@ -392,12 +409,12 @@ class RayExecutor(Executor):
             self._started = False
 
 
-def ray_cell(cfg: RunConfig, cell: Cell, logs: bool, embeddings: bool) -> tuple[Rows, dict, dict]:
-    """Run one cell on a Ray worker: (rows, {relative path: bytes} of its log and embedding
-    files, the worker's host and code versions). The files travel back with the rows, so a
-    cluster needs no file system shared with the machine that started the run."""
-    from pid_bench.runner import run_cell
-
+def ray_cell(
+    run_cell: CellFn, cfg: RunConfig, cell: Cell, logs: bool, embeddings: bool
+) -> tuple[Rows, dict, dict]:
+    """Run one cell with `run_cell` on a Ray worker: (rows, {relative path: bytes} of its log
+    and embedding files, the worker's host and code versions). The files travel back with the
+    rows, so a cluster needs no file system shared with the machine that started the run."""
     with tempfile.TemporaryDirectory(prefix="pid-bench-cell-") as tmp:
         log_dir = Path(tmp) / "logs" if logs else None
         emb_dir = Path(tmp) / "embeddings" if embeddings else None

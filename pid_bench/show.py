@@ -11,7 +11,7 @@ import numpy as np
 
 from generators.base import TASKS, BimodalDataset, Split
 
-_TASK_SHORT = {"redundancy": "R", "unique1": "U1", "unique2": "U2", "synergy": "S"}
+_TASK_SHORT = dict(zip(TASKS, ("R", "U1", "U2", "S"), strict=True))
 
 
 def show_dataset(

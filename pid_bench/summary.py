@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from generators.base import TASKS
 from pid_bench.discrimination import FLOOR_ROLE, LABELS, floor_ceiling, learner_roles
 from pid_bench.results import summarise
 
 if TYPE_CHECKING:
-    from pid_bench.runner import RunConfig
+    from pid_bench.runconfig import RunConfig
 
-#: Task order of the columns (as `generators.base.TASKS`; tasks not listed follow, sorted).
-TASKS: tuple[str, ...] = ("redundancy", "unique1", "unique2", "synergy")
 #: The probes summarised, in order, with the name their block is printed under.
 PROBES: dict[str, str] = {"linear": "linear probe", "mlp": "MLP probe"}
 #: The line above each group of learners with a role (the others come first, unheaded).
@@ -86,6 +85,7 @@ def format_summary(
     tables = {p: summary_table(df, p) for p in PROBES}
     lin = tables["linear"]
     present = set(lin["task"]) | set(tables["mlp"]["task"])
+    # columns in the order of `generators.base.TASKS`; tasks not listed follow, sorted
     tasks = [t for t in TASKS if t in present] + sorted(present - set(TASKS))
     names = list(dict.fromkeys(learners)) if learners else sorted(set(df["learner"]))
     roles = learner_roles(names, plugins)

@@ -142,8 +142,8 @@ def test_label_trained_learners_never_train_on_a_pretraining_split(gen, monkeypa
         seen[learner.name] = x1
         return []
 
-    monkeypatch.setattr("pid_bench.runner.train", fake_train)
-    monkeypatch.setattr("pid_bench.runner.dataset_for_seed", lambda cfg, seed: ds)
+    monkeypatch.setattr("pid_bench.cell.train", fake_train)
+    monkeypatch.setattr("pid_bench.cell.dataset_for_seed", lambda cfg, seed: ds)
     cfg = RunConfig(
         generator=gen,
         learners=("supervised", "shared_private", "comm"),

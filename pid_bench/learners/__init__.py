@@ -10,7 +10,7 @@ modality masks; `Fusion.from_config(model_cfg)` follows the run's fusion options
 """
 
 from pid_bench.learners import comm, contrastive, factorcl, reference, shared_private  # noqa: F401
-from pid_bench.learners.base import LEARNERS, Learner, check_hyperparams, get_learner, register
+from pid_bench.learners.base import LEARNERS, Learner, check_hyperparams, register
 from pid_bench.learners.comm import MASKS_ALL, Fusion
 from pid_bench.learners.encoders import (
     apply_per_chunk,
@@ -20,6 +20,7 @@ from pid_bench.learners.encoders import (
     projection_head,
 )
 from pid_bench.learners.losses import comm_loss, info_nce, nt_xent
+from pid_bench.learners.plugins import get_learner
 
 __all__ = [
     "LEARNERS",

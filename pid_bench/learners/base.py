@@ -218,16 +218,3 @@ def register(name: str) -> Callable[[type[Learner]], type[Learner]]:
         return cls
 
     return deco
-
-
-def get_learner(name: str) -> type[Learner]:
-    """The learner class of `name`: a built-in name, a plug-in's entry-point name, or a
-    `module:Class` / `path/to/file.py:Class` spec (`pid_bench.learners.plugins`).
-
-    ValueError listing the valid names otherwise, or saying why a plug-in cannot be loaded.
-    """
-    if name in LEARNERS:
-        return LEARNERS[name]
-    from pid_bench.learners.plugins import resolve  # imports entry points only when needed
-
-    return resolve(name)[1]

@@ -115,9 +115,3 @@ def apply_per_chunk(module: nn.Module, chunks: list[Tensor]) -> list[Tensor]:
     if len(chunks) > 1 and batch_independent(module):
         return list(module(torch.cat(chunks, 0)).split([c.shape[0] for c in chunks], 0))
     return [module(c) for c in chunks]
-
-
-@torch.no_grad()
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)

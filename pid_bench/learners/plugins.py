@@ -86,6 +86,17 @@ def resolve(spec: str) -> tuple[str, type[Learner], str]:
     )
 
 
+def get_learner(name: str) -> type[Learner]:
+    """The learner class of `name`: a built-in name, a plug-in's entry-point name, or a
+    `module:Class` / `path/to/file.py:Class` spec.
+
+    ValueError listing the valid names otherwise, or saying why a plug-in cannot be loaded.
+    """
+    if name in LEARNERS:
+        return LEARNERS[name]
+    return resolve(name)[1]
+
+
 def learner_class(name: str, source: str = "") -> type[Learner]:
     """The class of learner `name` in a run whose config records `source` for it.
 

@@ -86,7 +86,7 @@ def _rows(run: Path, evaluate, commit: str) -> list[dict]:
 
 
 def _dataset(cfg_json: dict, seed: int):
-    """The seed's dataset as `pid_bench.runner.dataset_for_seed` builds it."""
+    """The seed's dataset as `pid_bench.cell.dataset_for_seed` builds it."""
     sys.path.insert(0, str(ROOT))
     import generators
     from pid_bench.seeding import derive_seed

@@ -1,0 +1,85 @@
+"""`pid-bench score`: probe embeddings computed elsewhere, and file them as an ordinary run.
+
+Nothing is trained: the probes of `cell.probe_embeddings` (the same code as a run's) score
+the embeddings of a dataset file's rows, and the results go to a run folder that `report`,
+`baseline` and `check` read like any other.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pid_bench.cell import Cell, dataset_for_seed, probe_embeddings, probe_subset
+from pid_bench.embeddings import load_embeddings
+from pid_bench.runconfig import resolve_config
+from pid_bench.runfolder import prepare_run_folder, results_table, write_table
+
+_SCORE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def score(
+    data: str | Path,
+    embeddings: str | Path,
+    name: str,
+    *,
+    seed: int = 0,
+    interaction: str = "all",
+    profile: str = "quick",
+    probe_overrides: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    out: Path | str | None = None,
+    force: bool = False,
+) -> tuple[pd.DataFrame, Path]:
+    """`pid-bench score`: probe embeddings computed elsewhere and write an ordinary run folder.
+
+    `data` is the dataset file the embeddings were computed on, `embeddings` an `.npz` in the
+    layout of `pid_bench.embeddings`; `name` and `seed` file the results (and derive the probe
+    seeds, as in a run of a learner of that name). ValueError for any bad input.
+    """
+    name = str(name).strip()
+    if not _SCORE_NAME.match(name):
+        raise ValueError(
+            f"--name {name!r} must start with a letter or _ and hold only letters, digits, _ and -"
+        )
+    bad = [k for k in (settings or {}) if not str(k).startswith("probe.")]
+    if bad:
+        raise ValueError(
+            f"score trains nothing: --config-set takes probe.FIELD=VALUE only, got {bad}"
+        )
+    cfg = resolve_config(
+        learners=["random"],  # validated below under the user's name; nothing is trained
+        seeds=[seed],
+        interaction=interaction,
+        profile=profile,
+        probe_overrides=probe_overrides,
+        settings=settings,
+        data=data,
+    )
+    cfg = replace(cfg, learners=(name,), embeddings=str(embeddings))
+    ds = dataset_for_seed(cfg, seed)
+    tasks = tuple(t for t in cfg.tasks if t in ds.tasks)
+    arrays, epoch = load_embeddings(embeddings, ds, tasks, data_name=str(data))
+    out, env, _ = prepare_run_folder(cfg, out, force, ds, resumable=False)
+    run_id = env["run_id"]
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for task in tasks:
+        cell = Cell(int(seed), name, (task,), "")
+        sub = probe_subset(ds, cell, cfg.probe.max_train)
+        a = arrays[task]
+        rows += probe_embeddings(
+            cfg, ds, cell, sub, a.z_train[sub], a.z_test, a.unimodal, epoch, True
+        )
+    elapsed = time.perf_counter() - t0
+    for r in rows:
+        r["elapsed_s"] = elapsed
+        r["device"] = "cpu"  # probes are scikit-learn: CPU whatever made the embeddings
+    df = results_table(rows, cfg, env, run_id)
+    write_table(df, out, [], len(tasks))
+    return df, out
