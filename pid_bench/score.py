@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from pid_bench.cell import Cell, dataset_for_seed, probe_embeddings, probe_subset
 from pid_bench.embeddings import load_embeddings
@@ -21,6 +22,13 @@ from pid_bench.runconfig import resolve_config
 from pid_bench.runfolder import prepare_run_folder, results_table, write_table
 
 _SCORE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+#: BLAS threads of the probes: 1, as in a run's cells at their default `--threads 1`, so that
+#: the same embeddings score the same in `run` and `score`. Unlimited, scikit-learn's BLAS took
+#: 177-424 s per call on a loaded 2-core machine against 1.6 s at one thread
+#: (reports/fidelity/side_by_side/README.md, "Slow scoring").
+PROBE_THREADS = 1
 
 
 def score(
@@ -69,13 +77,14 @@ def score(
     run_id = env["run_id"]
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    for task in tasks:
-        cell = Cell(int(seed), name, (task,), "")
-        sub = probe_subset(ds, cell, cfg.probe.max_train)
-        a = arrays[task]
-        rows += probe_embeddings(
-            cfg, ds, cell, sub, a.z_train[sub], a.z_test, a.unimodal, epoch, True
-        )
+    with threadpool_limits(limits=PROBE_THREADS):
+        for task in tasks:
+            cell = Cell(int(seed), name, (task,), "")
+            sub = probe_subset(ds, cell, cfg.probe.max_train)
+            a = arrays[task]
+            rows += probe_embeddings(
+                cfg, ds, cell, sub, a.z_train[sub], a.z_test, a.unimodal, epoch, True
+            )
     elapsed = time.perf_counter() - t0
     for r in rows:
         r["elapsed_s"] = elapsed

@@ -168,3 +168,23 @@ def test_run_data_flag_conflicts_with_set(data, tmp_path, capsys):
     assert "--data takes the generator and its parameters from the dataset file" in (
         capsys.readouterr().err
     )
+
+
+def test_score_probes_run_at_one_blas_thread(data, tmp_path, monkeypatch):
+    """As a run's cells: unlimited BLAS threads made `score` 100x slower on a loaded machine."""
+    import pid_bench.score as score_mod
+
+    seen: list[int] = []
+    real = score_mod.threadpool_limits
+
+    def recording(limits=None, **kw):
+        seen.append(limits)
+        return real(limits=limits, **kw)
+
+    monkeypatch.setattr(score_mod, "threadpool_limits", recording)
+    ds = generators.load_npz(data)
+    emb = tmp_path / "mine.npz"
+    np.savez(emb, **_good(ds))
+    argv = ["score", "--data", str(data), "--embeddings", str(emb), "--name", "m", "--no-mlp"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    assert seen == [1]
