@@ -9,7 +9,6 @@ from estimators import BatchPID, BatchPIDResult, get_estimator
 
 pytest.importorskip("torch")
 
-from test_clustered import latent_data  # noqa: E402  the same latent bits
 
 #: Small, fast settings for the default suite (the benchmark runs the full defaults).
 FAST = {"classifier_epochs": 15, "align_epochs": 3, "batch_size": 128}
@@ -19,7 +18,7 @@ FAST = {"classifier_epochs": 15, "align_epochs": 3, "batch_size": 128}
     ("label", "atom"),
     [("redundancy", "redundancy"), ("unique1", "unique1"), ("synergy", "synergy")],
 )
-def test_atoms_on_latent_bits(label: str, atom: str) -> None:
+def test_atoms_on_latent_bits(latent_data, label: str, atom: str) -> None:
     x1, x2, y = latent_data(2000, label)
     est = BatchPID(seed=0, **FAST).fit(x1, x2, y)
     r = est.pid_
@@ -33,7 +32,7 @@ def test_atoms_on_latent_bits(label: str, atom: str) -> None:
     assert r.marginal_error < 1e-3
 
 
-def test_same_seed_same_numbers_and_settings_recorded() -> None:
+def test_same_seed_same_numbers_and_settings_recorded(latent_data) -> None:
     x1, x2, y = latent_data(800, "synergy", seed=1)
     kw = {"classifier_epochs": 3, "align_epochs": 1, "batch_size": 100}
     a = BatchPID(seed=3, **kw).fit(x1, x2, y).pid_
@@ -49,7 +48,7 @@ def test_same_seed_same_numbers_and_settings_recorded() -> None:
     assert a.seconds > 0 and a.device == "cpu"
 
 
-def test_concat_joint_classifier() -> None:
+def test_concat_joint_classifier(latent_data) -> None:
     """joint="concat" (one MLP on [x1, x2], as the published code) still finds the synergy."""
     x1, x2, y = latent_data(2000, "synergy")
     r = BatchPID(seed=0, joint="concat", **FAST).fit(x1, x2, y).pid_
@@ -57,7 +56,7 @@ def test_concat_joint_classifier() -> None:
     assert dict(r.params)["joint"] == "concat"
 
 
-def test_calibration_temperatures() -> None:
+def test_calibration_temperatures(latent_data) -> None:
     """calibrate=True fits one temperature per classifier on the validation share and
     changes the estimate; calibrate=False leaves the logits as trained."""
     x1, x2, y = latent_data(2000, "synergy")
@@ -73,7 +72,7 @@ def test_calibration_temperatures() -> None:
     assert dict(on.params)["calibrate"] is True
 
 
-def test_held_out_set_and_label_codes() -> None:
+def test_held_out_set_and_label_codes(latent_data) -> None:
     x1, x2, y = latent_data(900, "redundancy", seed=2)
     kw = {"classifier_epochs": 8, "align_epochs": 1, "batch_size": 100}
     est = get_estimator("batch")(seed=0, **kw)
@@ -94,13 +93,13 @@ def test_held_out_set_and_label_codes() -> None:
         ({"seed": 1.5}, "seed must be an integer"),
     ],
 )
-def test_bad_parameters(kwargs: dict, match: str) -> None:
+def test_bad_parameters(latent_data, kwargs: dict, match: str) -> None:
     x1, x2, y = latent_data(600, "redundancy")
     with pytest.raises(ValueError, match=match):
         BatchPID(**kwargs).fit(x1, x2, y)
 
 
-def test_bad_inputs() -> None:
+def test_bad_inputs(latent_data) -> None:
     x1, x2, y = latent_data(600, "redundancy")
     with pytest.raises(ValueError, match="at least 512 training samples"):
         BatchPID().fit(x1[:300], x2[:300], y[:300])

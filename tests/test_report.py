@@ -18,11 +18,6 @@ from pid_bench import plotstyle  # noqa: E402
 from pid_bench.report import make_report  # noqa: E402
 from pid_bench.results import COLUMNS  # noqa: E402
 
-try:
-    from _fixture_results import write_fixture_run
-except ImportError:  # tests/ turned into a package
-    from tests._fixture_results import write_fixture_run
-
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LEARNERS = ("cross", "comm", "supervised")
 
@@ -50,7 +45,9 @@ def _assert_valid_pdf(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def plain_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+def plain_report(
+    write_fixture_run, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[Path]]:
     """One folder, one probed epoch, no sweep."""
     root = tmp_path_factory.mktemp("plain")
     run = write_fixture_run(root / "run", learners=LEARNERS, seeds=(0, 1, 2), epochs=20)
@@ -59,7 +56,9 @@ def plain_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[P
 
 
 @pytest.fixture(scope="module")
-def full_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+def full_report(
+    write_fixture_run, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[Path]]:
     """Learning curves (several epochs) plus a sweep folder, every learner."""
     root = tmp_path_factory.mktemp("full")
     curves = write_fixture_run(
@@ -135,7 +134,7 @@ def test_summary_html_is_self_contained(full_report: tuple[Path, list[Path]]) ->
     assert "<table>" in text and "Sweep over" in text
 
 
-def test_sweep_only_report_skips_bars(tmp_path: Path) -> None:
+def test_sweep_only_report_skips_bars(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "s", learners=("comm",), seeds=(0,), sweep=("dim", [8, 16]))
     paths = make_report([run], tmp_path / "out", formats=("png",))
     assert _stems(paths) == {"sweep"}
@@ -144,7 +143,7 @@ def test_sweep_only_report_skips_bars(tmp_path: Path) -> None:
     assert "every run is a sweep point" in md
 
 
-def test_several_generators_get_suffixed_figures(tmp_path: Path) -> None:
+def test_several_generators_get_suffixed_figures(write_fixture_run, tmp_path: Path) -> None:
     a = write_fixture_run(tmp_path / "a", learners=("comm",), seeds=(0,), generator="bits")
     b = write_fixture_run(tmp_path / "b", learners=("comm",), seeds=(0,), generator="gaussian")
     paths = make_report([a, b], tmp_path / "out", formats=("png",))
@@ -155,7 +154,7 @@ def test_several_generators_get_suffixed_figures(tmp_path: Path) -> None:
     }
 
 
-def test_non_finite_rows_are_left_out_and_noted(tmp_path: Path) -> None:
+def test_non_finite_rows_are_left_out_and_noted(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("comm",), seeds=(0, 1), tasks=("synergy",))
     df = pd.read_csv(run / "results.csv", keep_default_na=False)
     df.loc[(df.seed == 1) & (df.metric == "mi_bits") & (df.probe == "linear"), "value"] = float(
@@ -170,7 +169,7 @@ def test_non_finite_rows_are_left_out_and_noted(tmp_path: Path) -> None:
     assert len(_figure_files(paths)) == 3  # accuracy, pid and clustered-PID bars
 
 
-def test_pdf_output_is_reproducible(tmp_path: Path) -> None:
+def test_pdf_output_is_reproducible(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("comm",), seeds=(0,), tasks=("redundancy",))
     first = make_report([run], tmp_path / "a", formats=("pdf",))
     second = make_report([run], tmp_path / "b", formats=("pdf",))
@@ -200,7 +199,7 @@ def test_error_empty_table(tmp_path: Path) -> None:
         make_report([run], tmp_path / "out")
 
 
-def test_error_no_linear_probe_rows(tmp_path: Path) -> None:
+def test_error_no_linear_probe_rows(write_fixture_run, tmp_path: Path) -> None:
     mlp_only = write_fixture_run(tmp_path / "mlp", learners=("comm",), seeds=(0,), probes=("mlp",))
     # A run always probes linearly: its config makes the table incomplete ...
     with pytest.raises(ValueError, match="lacks results its config.json lists"):
@@ -214,7 +213,7 @@ def test_error_no_linear_probe_rows(tmp_path: Path) -> None:
         make_report([normal, mlp_only], tmp_path / "out")
 
 
-def test_error_unknown_format(tmp_path: Path) -> None:
+def test_error_unknown_format(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("comm",), seeds=(0,))
     with pytest.raises(ValueError, match="unsupported figure format"):
         make_report([run], tmp_path / "out", formats=("jpg",))
@@ -243,7 +242,7 @@ def test_style_fonts_are_readable_at_column_width() -> None:
     assert math.isclose(plotstyle.COLUMN_WIDTH, 3.3)
 
 
-def test_published_numbers_are_set_beside_the_run(tmp_path: Path) -> None:
+def test_published_numbers_are_set_beside_the_run(write_fixture_run, tmp_path: Path) -> None:
     """A Trifeature run gets the published table next to its own numbers, with the difference
     computed from the run; a generator without published numbers gets no such section."""
     from pid_bench.published import PUBLISHED
@@ -290,7 +289,7 @@ def _legend(fig) -> tuple[str, list[str]]:
     return legend.get_title().get_text(), [t.get_text() for t in legend.get_texts()]
 
 
-def test_bars_mark_label_trained_learners_and_floors(tmp_path: Path) -> None:
+def test_bars_mark_label_trained_learners_and_floors(write_fixture_run, tmp_path: Path) -> None:
     from matplotlib.patches import Rectangle
 
     learners = ("cross", "comm", "shared_private", "supervised", "random", "random_fusion")
@@ -317,13 +316,13 @@ def test_bars_mark_label_trained_learners_and_floors(tmp_path: Path) -> None:
         assert plotstyle.ROLE_LABELS["floor"] in labels
 
 
-def test_plain_learners_get_no_role_legend(tmp_path: Path) -> None:
+def test_plain_learners_get_no_role_legend(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("cross", "comm"), seeds=(0,))
     _, labels = _legend(_figures([run])["accuracy_bars"])
     assert not set(plotstyle.ROLE_LABELS.values()) & set(labels)
 
 
-def test_zero_bars_get_a_visible_marker(tmp_path: Path) -> None:
+def test_zero_bars_get_a_visible_marker(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("cross", "comm"), seeds=(0, 1))
     df = pd.read_csv(run / "results.csv", keep_default_na=False)
     zero = (df.learner == "cross") & (df.task == "synergy") & (df.metric == "mi_bits")
@@ -345,7 +344,7 @@ def test_zero_bars_get_a_visible_marker(tmp_path: Path) -> None:
     assert not [line for line in _figures([run])["accuracy_bars"].axes[0].lines if line.get_gid()]
 
 
-def test_every_figure_states_the_number_of_seeds(tmp_path: Path) -> None:
+def test_every_figure_states_the_number_of_seeds(write_fixture_run, tmp_path: Path) -> None:
     curves = write_fixture_run(
         tmp_path / "c", learners=("cross", "supervised"), seeds=(0, 1, 2), epochs=(0, 10, 20)
     )
@@ -366,7 +365,7 @@ def test_every_figure_states_the_number_of_seeds(tmp_path: Path) -> None:
     assert "CoMM (n=2)" in labels and "Cross (n=3)" in labels
 
 
-def test_curves_mark_label_trained_learners_with_dashes(tmp_path: Path) -> None:
+def test_curves_mark_label_trained_learners_with_dashes(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(
         tmp_path / "c", learners=("comm", "supervised", "random"), seeds=(0,), epochs=(0, 20)
     )
