@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from pathlib import Path
@@ -15,7 +16,12 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from pid_bench import plotstyle  # noqa: E402
-from pid_bench.report import make_report  # noqa: E402
+from pid_bench.report import (  # noqa: E402
+    build_section,
+    load_report_table,
+    make_report,
+    report_roles,
+)
 from pid_bench.results import COLUMNS  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -130,6 +136,9 @@ def test_summary_html_is_self_contained(full_report: tuple[Path, list[Path]]) ->
     srcs = re.findall(r"""src\s*=\s*["']([^"']*)""", text)
     assert len(srcs) == len([p for p in paths if p.suffix == ".png"])
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    # each figure embedded whole: the bytes of its PNG file
+    embedded = {base64.b64decode(s.split(",", 1)[1]) for s in srcs}
+    assert embedded == {p.read_bytes() for p in paths if p.suffix == ".png"}
     assert "href=" not in text and "url(" not in text and "@import" not in text
     assert "<table>" in text and "Sweep over" in text
 
@@ -276,11 +285,9 @@ def test_published_numbers_are_set_beside_the_run(write_fixture_run, tmp_path: P
 
 def _figures(run_dirs: list[Path]) -> dict[str, object]:
     """name -> matplotlib Figure of every figure of the report of `run_dirs` (not saved)."""
-    from pid_bench import report
-
-    df, _ = report.load_report_table(run_dirs)
-    styles = plotstyle.learner_styles(df["learner"].unique(), report.report_roles(df))
-    section = report._build_section(df, str(df["generator"].iloc[0]), "", styles)
+    df, _ = load_report_table(run_dirs)
+    styles = plotstyle.learner_styles(df["learner"].unique(), report_roles(df))
+    section = build_section(df, str(df["generator"].iloc[0]), "", styles)
     return {f.name: f.figure for f in section.figures}
 
 
@@ -383,3 +390,30 @@ def test_curves_mark_label_trained_learners_with_dashes(write_fixture_run, tmp_p
     assert plotstyle.ROLE_LINESTYLE["labels"] != plotstyle.ROLE_LINESTYLE["floor"]
     _, labels = _legend(fig)
     assert plotstyle.ROLE_LABELS["labels"] in labels and plotstyle.ROLE_LABELS["floor"] in labels
+
+
+def test_legends_sit_under_their_plots_and_are_never_taller(write_fixture_run, tmp_path) -> None:
+    """Every legend lies under its plot (the axes with their labels) and is no taller than it,
+    even with every learner, per-learner seed counts and both role entries."""
+    from matplotlib.transforms import Bbox
+
+    learners = (*plotstyle.LEARNER_ORDER, "my_plugin_learner")
+    curves = write_fixture_run(tmp_path / "c", learners=learners, seeds=(0, 1), epochs=(0, 10))
+    df = pd.read_csv(curves / "results.csv", keep_default_na=False)
+    df[~((df.learner == "comm") & (df.seed == 1))].to_csv(curves / "results.csv", index=False)
+    (curves / "config.json").unlink()  # a table edited by hand: no run config to complete
+    sweep = write_fixture_run(
+        tmp_path / "s", learners=learners, seeds=(0,), sweep=("noise", [0.0, 1.0])
+    )
+    figures = {**_figures([curves]), **_figures([sweep])}
+    assert {"accuracy_bars", "pid_bars", "learning_curves", "sweep"} <= set(figures)
+    for name, fig in figures.items():
+        with plotstyle.style():
+            fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (legend,) = fig.legends
+        box = legend.get_window_extent(renderer)
+        plot = Bbox.union([ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()])
+        assert box.y1 <= plot.y0 + 1, (name, box, plot)  # under the plot (pixels, y up)
+        assert box.height <= plot.height, (name, box.height, plot.height)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width + 1, name  # within the figure
