@@ -282,20 +282,17 @@ def test_shuffle_reproducible_and_clusters_unchanged(latent_data) -> None:
         ({"random_state": "0"}, "numpy.random.RandomState; got '0'"),
     ],
 )
-def test_invalid_parameters_raise_at_construction_set_params_and_fit(
-    kwargs: dict, message: str
-) -> None:
+def test_invalid_parameters_are_stored_and_refused_by_fit(kwargs: dict, message: str) -> None:
+    """As in scikit-learn: construction and set_params store any value; fit checks them all
+    before touching the data."""
+    data = (np.zeros((4, 2)), np.zeros((4, 2)), [0, 1, 0, 1])
+    est = ClusteredPID(**kwargs)
+    assert est.get_params()[next(iter(kwargs))] is next(iter(kwargs.values()))
     with pytest.raises(ValueError, match=re.escape(message)):
-        ClusteredPID(**kwargs)
-    est = ClusteredPID(n_clusters=3)
+        est.fit(*data)
+    est = ClusteredPID(n_clusters=3).set_params(**kwargs)
     with pytest.raises(ValueError, match=re.escape(message)):
-        est.set_params(**kwargs)
-    assert est.get_params() == ClusteredPID(n_clusters=3).get_params()  # left unchanged
-    # Attributes set directly bypass both; fit checks again before touching the data.
-    for name, value in kwargs.items():
-        setattr(est, name, value)
-    with pytest.raises(ValueError, match=re.escape(message)):
-        est.fit(np.zeros((4, 2)), np.zeros((4, 2)), [0, 1, 0, 1])
+        est.fit(*data)
 
 
 def test_valid_parameters_are_stored_unchanged(latent_data) -> None:
