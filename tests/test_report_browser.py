@@ -62,7 +62,8 @@ def browser_check(page: Path, work: Path) -> dict[str, Any]:
     """What `CHECK` finds in `page` in headless Chromium with a WIDTH-pixel window."""
     assert BROWSER is not None
     probe = work / "probe.html"
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", CHECK + "</body>"))
+    text = page.read_text(encoding="utf-8")
+    probe.write_text(text.replace("</body>", CHECK + "</body>"), encoding="utf-8")
     cmd = [
         BROWSER,
         "--headless",
@@ -77,7 +78,9 @@ def browser_check(page: Path, work: Path) -> dict[str, Any]:
         "--dump-dom",
         probe.as_uri(),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=120, check=False
+    )
     found = re.search(r'<pre id="browser-check">(.*?)</pre>', done.stdout, re.S)
     assert found, f"no result from the page (exit {done.returncode}): {done.stderr[-2000:]}"
     return json.loads(html.unescape(found.group(1)))
@@ -126,7 +129,8 @@ def test_the_check_sees_overflow_and_broken_figures(tmp_path) -> None:
     page = tmp_path / "bad.html"
     page.write_text(
         "<!DOCTYPE html><html><body><pre>" + "x" * 400 + "</pre>"
-        '<img alt="broken" src="data:image/png;base64,AAAA"></body></html>'
+        '<img alt="broken" src="data:image/png;base64,AAAA"></body></html>',
+        encoding="utf-8",
     )
     problems = _problems(browser_check(page, tmp_path))
     assert any("px wide in a" in p for p in problems), problems
