@@ -2,7 +2,7 @@
 
     python benchmarks/bench_broja_stress.py [--seed 1] [--count 2000]
 
-For every joint p of `tests/_broja_stress.py`, computes pid(p) and pid(p.transpose(1, 0, 2))
+For every joint p of `estimators/testing.py`, computes pid(p) and pid(p.transpose(1, 0, 2))
 and counts: exceptions (any type), x1/x2 symmetry breaks (unique1 <-> unique2 swapped,
 redundancy and synergy equal) above 1e-9 bits, atoms below -1e-9 bits, and violations of
 R + U1 = I(X1;Y), R + U2 = I(X2;Y), R + U1 + U2 + S = I(X1,X2;Y) above 1e-9 bits. Also reports
@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from estimators import joint_infos_bits, pid, solve_broja  # noqa: E402
-from tests._broja_stress import STRESS_COUNT, STRESS_SEED, stress_joints  # noqa: E402
+from estimators.testing import STRESS_COUNT, STRESS_SEED, stress_joints  # noqa: E402
 
 TOL = 1e-9
 KINDS = ("dense", "sparse", "near-deterministic", "many orders")

@@ -99,7 +99,7 @@ def bench_batch(args: argparse.Namespace) -> None:
                 truth = np.array(_vals(ds.true_pid[task]))
                 rows = []
                 t0 = time.perf_counter()
-                est = BatchPID(seed=seed, n_threads=args.threads).fit(
+                est = BatchPID(random_state=seed, n_threads=args.threads).fit(
                     tr.x1, tr.x2, tr.labels[task], held_out=(te.x1, te.x2, te.labels[task])
                 )
                 sec = time.perf_counter() - t0

@@ -7,7 +7,7 @@ Usable on its own (numpy, scipy, scikit-learn only):
     DiscretePID().fit(x1, x2, y)     # discrete samples
     ClusteredPID(n_clusters=20, random_state=0).fit(x1, x2, y)  # continuous modalities
     ClusteredPID(bias_correction="shuffle")  # minus the label-permutation null (small n)
-    BatchPID(seed=0).fit(x1, x2, y)  # neural (BATCH), continuous x1, x2, discrete y
+    BatchPID(random_state=0).fit(x1, x2, y)  # neural (BATCH), continuous x1, x2, discrete y
     GaussianPID().fit(m, x, y)       # jointly Gaussian target m and sources x, y
     GaussianPID().fit_covariance(cov, dims=(dm, dx, dy))
 

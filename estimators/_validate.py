@@ -7,7 +7,7 @@ and what is accepted, so that bad input never surfaces as a traceback from deep 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -250,3 +250,86 @@ def check_memory(needed: int, what: str) -> None:
             f"{what} needs about {_bytes(needed)} of memory but only {_bytes(avail)} is available; "
             "reduce the number of values of x1, x2 or y (e.g. merge rare ones)"
         )
+
+
+# ------------------------------------------------------------------ estimator parameters
+# Each estimator names a check per parameter (`PIDEstimator._parameter_checks`); `fit` runs them
+# all through `PIDEstimator._validated_params`, never `__init__` or `set_params`, as in
+# scikit-learn. A check takes (value, name) and returns the value to use or raises ValueError.
+
+#: A parameter check: (value, name) -> the value to use, or ValueError naming the parameter.
+ParamCheck = Callable[[object, str], object]
+
+
+def positive_int(allow_none: bool = False) -> ParamCheck:
+    """A positive int ("must be a positive integer"), or None where allowed."""
+    return lambda value, name: check_positive_int(value, name, allow_none=allow_none)
+
+
+def int_at_least(low: int, allow_none: bool = False) -> ParamCheck:
+    """An int >= `low` ("must be an integer >= low"), or None where allowed."""
+
+    def check(value: object, name: str) -> int | None:
+        if value is None and allow_none:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+        return int(value)
+
+    return check
+
+
+def number_in(low: float, high: float, closed: str = "neither") -> ParamCheck:
+    """A real number in the interval from `low` to `high`, `closed` "neither" (open), "left"
+    or "both"; `high` may be inf ("must be a number in (low, high)")."""
+    left = "[" if closed in ("left", "both") else "("
+    right = "]" if closed == "both" else ")"
+
+    def check(value: object, name: str) -> object:
+        ok = not isinstance(value, bool) and isinstance(value, float | int | np.floating)
+        if ok:
+            above = value >= low if left == "[" else value > low
+            below = value <= high if right == "]" else value < high
+            ok = bool(above and below)
+        if not ok:
+            interval = f"{left}{low}, {high}{right}"
+            raise ValueError(f"{name} must be a number in {interval}; got {value!r}")
+        return value
+
+    return check
+
+
+def number_at_least(low: float) -> ParamCheck:
+    """A real number >= `low` ("must be a number >= low")."""
+
+    def check(value: object, name: str) -> object:
+        if isinstance(value, bool) or not isinstance(value, float | int | np.floating):
+            raise ValueError(f"{name} must be a number >= {low}; got {value!r}")
+        if not value >= low:
+            raise ValueError(f"{name} must be a number >= {low}; got {value!r}")
+        return value
+
+    return check
+
+
+def boolean(value: object, name: str) -> bool:
+    """True or False (numpy's bool too)."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def one_of(valid: Sequence[str]) -> ParamCheck:
+    """One of the strings `valid`, case-insensitive, as lower case (`check_choice`)."""
+    return lambda value, name: check_choice(value, name, valid)
+
+
+def measure_of(valid: Sequence[str]) -> ParamCheck:
+    """A PID measure among `valid` (`check_measure`), as lower case."""
+    return lambda value, name: check_measure(value, valid)
+
+
+def random_state_like(value: object, name: str) -> object:
+    """A scikit-learn random_state (`check_random_state_param`), unchanged."""
+    check_random_state_param(value, name)
+    return value

@@ -22,21 +22,35 @@ iterations, restarted from those scalings, are differentiated (truncated differe
 fixed point the last steps carry the dependence of q on A). The three classifiers train in one
 loop on the same minibatches (independent parameters and Adam states, so this is the same as
 training them one after another on that batch order).
+
+This module holds the estimator (parameters, input checks, the held-out split); the torch half
+(networks, training, Sinkhorn, the estimate) is `estimators._batch_torch`, imported when a
+BatchPID is fitted, so that `import estimators` stays light.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from estimators._result import PIDResult
-from estimators._validate import check_continuous, check_labels, check_same_length
+from estimators._validate import (
+    boolean,
+    check_continuous,
+    check_labels,
+    check_same_length,
+    int_at_least,
+    number_in,
+    one_of,
+    random_state_like,
+)
 from estimators.base import PIDEstimator, register
 
-LN2 = math.log(2.0)
 #: Valid values of `device`.
 DEVICES: tuple[str, ...] = ("cpu", "cuda", "auto")
 #: Valid values of `joint` (the architecture of the classifier of y from (x1, x2)).
@@ -52,7 +66,8 @@ class BatchPIDResult(PIDResult):
     always predicting the most frequent class; marginal_error: largest relative total-variation
     gap of the Sinkhorn marginals over the held-out batches; temperatures: the calibration
     temperature of each classifier (x1, x2, (x1, x2); 1 when not calibrated); seconds: fit
-    time; params: the estimator's settings as (name, value) pairs.
+    time; params: the estimator's settings as (name, value) pairs, random_state as the int seed
+    the fit used.
     """
 
     accuracy1: float = math.nan
@@ -66,10 +81,21 @@ class BatchPIDResult(PIDResult):
     params: tuple[tuple[str, object], ...] = ()
 
 
-def _positive_int(v: object, name: str, low: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {v!r}")
-    return int(v)
+def _batch_size(value: object, name: str) -> int:
+    """At least 2: q is a coupling of the pairs of a batch."""
+    size = int_at_least(1)(value, name)
+    if size < 2:  # type: ignore[operator]
+        raise ValueError(f"{name} must be at least 2 (pairs); got {value!r}")
+    return size  # type: ignore[return-value]
+
+
+#: The default of `BatchPID(seed=...)`: not given.
+_NO_SEED = "deprecated"
+
+
+def _deprecated_seed(value: object, name: str) -> object:
+    """`seed`: "deprecated" (not given) or a random_state."""
+    return value if isinstance(value, str) and value == _NO_SEED else random_state_like(value, name)
 
 
 @register("batch")
@@ -78,8 +104,11 @@ class BatchPID(PIDEstimator):
 
     Parameters
     ----------
-    seed: seeds the split, the networks' initialisation and the minibatch order (the same
-        seed gives the same numbers on the same machine and device).
+    random_state: seeds the split, the networks' initialisation and the minibatch order: an int
+        seed (the same seed gives the same numbers on the same machine and device), a
+        `np.random.RandomState` (a seed is drawn from it) or None (from numpy's global one), as
+        in scikit-learn. Default 0, so that two default fits agree.
+    seed: deprecated alias of random_state, kept for one release (warns with FutureWarning).
     hidden, layers: width and number of hidden layers after the first of every network.
     joint: architecture of the classifier of y from (x1, x2). "late" (default): one tower
         per modality (the first `layers` hidden layers of an MLP, on that modality alone), their
@@ -116,9 +145,30 @@ class BatchPID(PIDEstimator):
     `accuracy_` (classifier -> held-out accuracy). `joint_` is None (no plug-in joint).
     """
 
+    _parameter_checks = {
+        "random_state": random_state_like,
+        "seed": _deprecated_seed,
+        "hidden": int_at_least(1),
+        "layers": int_at_least(0),
+        "joint": one_of(JOINTS),
+        "calibrate": boolean,
+        "embed_dim": int_at_least(1),
+        "classifier_epochs": int_at_least(0),
+        "align_epochs": int_at_least(0),
+        "batch_size": _batch_size,
+        "lr": number_in(0, math.inf),
+        "sinkhorn_iters": int_at_least(1),
+        "sinkhorn_tol": number_in(0, 1),
+        "sinkhorn_grad_steps": int_at_least(0),
+        "test_fraction": number_in(0, 1),
+        "val_fraction": number_in(0, 1, closed="left"),
+        "device": one_of(DEVICES),
+        "n_threads": int_at_least(1, allow_none=True),
+    }
+
     def __init__(
         self,
-        seed: int = 0,
+        random_state: int | np.random.RandomState | None = 0,
         hidden: int = 32,
         layers: int = 2,
         joint: str = "late",
@@ -135,8 +185,9 @@ class BatchPID(PIDEstimator):
         val_fraction: float = 0.2,
         device: str = "cpu",
         n_threads: int | None = None,
+        seed: int | np.random.RandomState | None | str = "deprecated",
     ) -> None:
-        self.seed = seed
+        self.random_state = random_state
         self.hidden = hidden
         self.layers = layers
         self.joint = joint
@@ -153,32 +204,7 @@ class BatchPID(PIDEstimator):
         self.val_fraction = val_fraction
         self.device = device
         self.n_threads = n_threads
-
-    def _checked(self) -> dict[str, object]:
-        p = self.get_params(deep=False)
-        _positive_int(p["seed"], "seed", 0)
-        for name in ("hidden", "embed_dim", "batch_size", "sinkhorn_iters"):
-            _positive_int(p[name], name)
-        for name in ("layers", "classifier_epochs", "align_epochs", "sinkhorn_grad_steps"):
-            _positive_int(p[name], name, 0)
-        if p["batch_size"] < 2:
-            raise ValueError(f"batch_size must be at least 2 (pairs); got {p['batch_size']!r}")
-        for name, lo, hi in (("lr", 0, math.inf), ("sinkhorn_tol", 0, 1), ("test_fraction", 0, 1)):
-            v = p[name]
-            if isinstance(v, bool) or not isinstance(v, float | int) or not lo < v < hi:
-                raise ValueError(f"{name} must be a number in ({lo}, {hi}); got {v!r}")
-        v = p["val_fraction"]
-        if isinstance(v, bool) or not isinstance(v, float | int) or not 0 <= v < 1:
-            raise ValueError(f"val_fraction must be a number in [0, 1); got {v!r}")
-        if not isinstance(p["calibrate"], bool | np.bool_):
-            raise ValueError(f"calibrate must be True or False; got {p['calibrate']!r}")
-        if p["joint"] not in JOINTS:
-            raise ValueError(f"unknown joint {p['joint']!r}; valid: {', '.join(JOINTS)}")
-        if p["device"] not in DEVICES:
-            raise ValueError(f"unknown device {p['device']!r}; valid: {', '.join(DEVICES)}")
-        if p["n_threads"] is not None:
-            _positive_int(p["n_threads"], "n_threads")
-        return p
+        self.seed = seed
 
     def fit(
         self,
@@ -188,301 +214,98 @@ class BatchPID(PIDEstimator):
         held_out: tuple[object, object, object] | None = None,
     ) -> BatchPID:
         """Train the classifiers and the alignment, estimate the PID held out; returns self."""
-        p = self._checked()
+        p = self._validated_params()
+        seed = _seed(p)
         a1, a2 = check_continuous(x1, "x1"), check_continuous(x2, "x2")
         raw_y = np.asarray(y)
         cy = check_labels(y, "y")
         n = check_same_length(x1=a1, x2=a2, y=cy)
         classes = np.unique(raw_y.reshape(-1))
-        rng = np.random.default_rng(p["seed"])
         if held_out is None:
-            perm = rng.permutation(n)
+            perm = np.random.default_rng(seed).permutation(n)
             n_test = int(round(p["test_fraction"] * n))
             te, tr = perm[:n_test], perm[n_test:]
-            t1, t2, ty = a1[te], a2[te], cy[te]
-            a1, a2, cy = a1[tr], a2[tr], cy[tr]
+            train, test = (a1[tr], a2[tr], cy[tr]), (a1[te], a2[te], cy[te])
         else:
-            if not (isinstance(held_out, tuple | list) and len(held_out) == 3):
-                raise ValueError("held_out must be a tuple (x1, x2, y) of held-out samples")
-            t1 = check_continuous(held_out[0], "held_out x1")
-            t2 = check_continuous(held_out[1], "held_out x2")
-            ty_raw = np.asarray(held_out[2]).reshape(-1)
-            check_same_length(held_out_x1=t1, held_out_x2=t2, held_out_y=ty_raw)
-            if t1.shape[1] != a1.shape[1] or t2.shape[1] != a2.shape[1]:
-                raise ValueError(
-                    f"held_out features must match x1, x2: got {t1.shape[1]} and {t2.shape[1]} "
-                    f"columns, expected {a1.shape[1]} and {a2.shape[1]}"
-                )
-            unknown = np.setdiff1d(ty_raw, classes)
-            if unknown.size:
-                raise ValueError(
-                    f"held_out y has labels not in y: {unknown[:5].tolist()}; the classifiers "
-                    "can only score classes seen in training"
-                )
-            ty = np.searchsorted(classes, ty_raw).astype(np.int64)
+            train, test = (a1, a2, cy), _held_out(held_out, a1, a2, classes)
         n_min = 2 * p["batch_size"] if held_out is None else p["batch_size"]
-        if len(cy) < n_min or len(ty) < 2:
+        n_train, n_test = len(train[2]), len(test[2])
+        if n_train < n_min or n_test < 2:
             raise ValueError(
                 f"BatchPID needs at least {n_min} training samples (batch_size "
-                f"{p['batch_size']}) and 2 held-out ones; got {len(cy)} and {len(ty)}: pass "
+                f"{p['batch_size']}) and 2 held-out ones; got {n_train} and {n_test}: pass "
                 "more samples or a smaller batch_size"
             )
         k = len(classes)
         if k < 2:
             raise ValueError("y has a single class: there is no information to decompose")
         self.classes_ = classes
+
+        from estimators import _batch_torch  # torch: loaded when a BatchPID is fitted
+
         start = time.perf_counter()
-        out = _fit_torch(p, a1, a2, cy, t1, t2, ty, k)
+        out = _batch_torch.estimate(params=p, seed=seed, train=train, test=test, n_classes=k)
         seconds = time.perf_counter() - start
         self.accuracy_ = {"x1": out["acc1"], "x2": out["acc2"], "x1x2": out["acc12"]}
+        settings = {name: v for name, v in p.items() if name != "seed"} | {"random_state": seed}
         result = BatchPIDResult(
             *out["atoms"],
             measure="batch",
             accuracy1=out["acc1"],
             accuracy2=out["acc2"],
             accuracy12=out["acc12"],
-            chance=float(np.bincount(ty, minlength=k).max() / len(ty)),
+            chance=float(np.bincount(test[2], minlength=k).max() / n_test),
             marginal_error=out["marginal_error"],
             temperatures=out["temperatures"],
             seconds=seconds,
             device=out["device"],
-            params=tuple(sorted(p.items())),
+            params=tuple(sorted(settings.items())),
         )
         self._set_result(result, None)  # type: ignore[arg-type]
         return self
 
 
-def _fit_torch(p, x1, x2, y, t1, t2, ty, k: int) -> dict:
-    import torch
-
-    if p["device"] == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    else:
-        device = p["device"]
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but torch finds no CUDA device; use 'cpu' or 'auto'")
-    old_threads = torch.get_num_threads()
-    if p["n_threads"] is not None:
-        torch.set_num_threads(p["n_threads"])
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(p["seed"])
-            return _run(torch, p, x1, x2, y, t1, t2, ty, k, device)
-    finally:
-        torch.set_num_threads(old_threads)
-
-
-def _mlp(torch, d_in: int, hidden: int, d_out: int, layers: int):
-    nn = torch.nn
-    mods = [nn.Linear(d_in, hidden), nn.ReLU()]
-    for _ in range(layers):
-        mods += [nn.Linear(hidden, hidden), nn.ReLU()]
-    mods.append(nn.Linear(hidden, d_out))
-    return nn.Sequential(*mods)
-
-
-def _late_fusion(torch, d1: int, d2: int, hidden: int, d_out: int, layers: int):
-    """Joint classifier on [x1, x2]: a tower per modality, a head on their concatenation."""
-    nn = torch.nn
-
-    def tower(d_in: int):
-        mods = [nn.Linear(d_in, hidden), nn.ReLU()]
-        for _ in range(layers - 1):
-            mods += [nn.Linear(hidden, hidden), nn.ReLU()]
-        return nn.Sequential(*mods)
-
-    class LateFusion(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.t1, self.t2 = tower(d1), tower(d2)
-            self.head = nn.Sequential(
-                nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, d_out)
+def _seed(p: dict[str, object]) -> int:
+    """The int seed of a fit: random_state (or the deprecated seed) as an int, one drawn from
+    a RandomState (or numpy's global one for None), as scikit-learn resolves random_state."""
+    state = p["random_state"]
+    if not (isinstance(p["seed"], str) and p["seed"] == _NO_SEED):
+        if state not in (0, p["seed"]):
+            raise ValueError(
+                f"BatchPID got random_state={state!r} and its deprecated alias seed="
+                f"{p['seed']!r}; pass random_state only"
             )
-
-        def forward(self, x):
-            return self.head(torch.cat([self.t1(x[:, :d1]), self.t2(x[:, d1:])], 1))
-
-    return LateFusion()
-
-
-def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    mu, sd = train.mean(axis=0), train.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    return [((a - mu) / sd).astype(np.float32) for a in (train, *others)]
-
-
-def _run(torch, p, x1, x2, y, t1, t2, ty, k, device) -> dict:
-    nn = torch.nn
-    f = torch.nn.functional
-    x1, t1 = _standardise(x1, t1)
-    x2, t2 = _standardise(x2, t2)
-    tx1, tx2 = torch.from_numpy(x1).to(device), torch.from_numpy(x2).to(device)
-    tyy = torch.from_numpy(y).to(device)
-    ex1, ex2 = torch.from_numpy(t1).to(device), torch.from_numpy(t2).to(device)
-    ety = torch.from_numpy(ty).to(device)
-    d1, d2, h, nl, bs = x1.shape[1], x2.shape[1], p["hidden"], p["layers"], p["batch_size"]
-    gen = torch.Generator().manual_seed(p["seed"])
-    n = len(y)
-
-    # -- classifiers: one loop, summed losses of independent networks
-    c1 = _mlp(torch, d1, h, k, nl).to(device)
-    c2 = _mlp(torch, d2, h, k, nl).to(device)
-    if p["joint"] == "late":
-        c12 = _late_fusion(torch, d1, d2, h, k, nl).to(device)
-    else:
-        c12 = _mlp(torch, d1 + d2, h, k, nl).to(device)
-    nets = nn.ModuleList([c1, c2, c12])
-    opt = torch.optim.Adam(nets.parameters(), lr=p["lr"])
-    # Early stopping on a validation share of the training rows: each classifier keeps the
-    # epoch of its lowest validation cross-entropy. The MI terms are the classifiers' own
-    # beliefs, so an over-fitted classifier of an uninformative modality would report
-    # information it does not have (measured: 0.03-0.09 bits of spurious redundancy on
-    # the unique tasks without it).
-    n_val = int(round(p["val_fraction"] * n))
-    perm = torch.randperm(n, generator=gen).to(device)
-    val, fit_rows = perm[:n_val], perm[n_val:]
-    inputs = [lambda r: tx1[r], lambda r: tx2[r], lambda r: torch.cat([tx1[r], tx2[r]], 1)]
-    best = [math.inf] * 3
-    states = [{k: v.clone() for k, v in c.state_dict().items()} for c in nets]
-    n_fit = len(fit_rows)
-    for _ in range(p["classifier_epochs"]):
-        nets.train()
-        order = fit_rows[torch.randperm(n_fit, generator=gen).to(device)]
-        for i in range(0, n_fit - bs + 1, bs):  # full batches only, as the published code
-            idx = order[i : i + bs]
-            yy = tyy[idx]
-            loss = sum(f.cross_entropy(c(x(idx)), yy) for c, x in zip(nets, inputs, strict=True))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if n_val:
-            with torch.no_grad():
-                for j, (c, x) in enumerate(zip(nets, inputs, strict=True)):
-                    ce = float(f.cross_entropy(c(x(val)), tyy[val]))
-                    if ce < best[j]:
-                        best[j] = ce
-                        states[j] = {k: v.clone() for k, v in c.state_dict().items()}
-    if n_val:
-        for c, st in zip(nets, states, strict=True):
-            c.load_state_dict(st)
-    nets.eval()
-    temps = [1.0, 1.0, 1.0]
-    with torch.no_grad():
-        if n_val and p["calibrate"]:
-            temps = [
-                _temperature(torch, c(x(val)), tyy[val]) for c, x in zip(nets, inputs, strict=True)
-            ]
-        lp1, lp2 = f.log_softmax(c1(tx1) / temps[0], 1), f.log_softmax(c2(tx2) / temps[1], 1)
-        el1, el2 = f.log_softmax(c1(ex1) / temps[0], 1), f.log_softmax(c2(ex2) / temps[1], 1)
-        el12 = f.log_softmax(c12(torch.cat([ex1, ex2], 1)) / temps[2], 1)
-        acc = [float((lp.argmax(1) == ety).float().mean()) for lp in (el1, el2, el12)]
-
-    # -- alignment: per-label embeddings of each modality
-    e = p["embed_dim"]
-    g1 = _mlp(torch, d1, h, k * e, nl).to(device)
-    g2 = _mlp(torch, d2, h, k * e, nl).to(device)
-    aligners = nn.ModuleList([g1, g2])
-    opt = torch.optim.Adam(aligners.parameters(), lr=p["lr"])
-
-    def couple(a, b, la, lb, grad: bool):
-        """q[y, a, b] (log) over the batch, and its marginal gap, from inputs and log p(y|.)."""
-        z1 = _embed(g1(a), k, e)
-        z2 = _embed(g2(b), k, e)
-        logits = torch.einsum("ayd,byd->yab", z1, z2) / math.sqrt(e)
-        log_r = la.T - math.log(len(a))  # (K, B): p(y|x1_a) / B
-        log_c = lb.T - math.log(len(b))
-        # rescale the column marginal per label to the row marginal's total (Sinkhorn needs
-        # equal totals; the classifiers' label marginals differ by their errors)
-        log_c = log_c - torch.logsumexp(log_c, 1, keepdim=True) + torch.logsumexp(log_r, 1, True)
-        log_q, gap = _sinkhorn(torch, logits, log_r, log_c, p, grad)
-        return log_q, log_r, gap
-
-    for _ in range(p["align_epochs"]):
-        order = torch.randperm(n, generator=gen).to(device)
-        for i in range(0, n - bs + 1, bs):
-            idx = order[i : i + bs]
-            log_q, log_r, _ = couple(tx1[idx], tx2[idx], lp1[idx], lp2[idx], True)
-            loss = _union_info(torch, log_q, log_r)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    # -- held-out estimate, batch by batch
-    aligners.eval()
-    m = len(ty)
-    n_batches = max(1, m // bs)
-    totals = np.zeros(5)
-    worst = 0.0
-    with torch.no_grad():
-        for idx in torch.arange(m, device=device).tensor_split(n_batches):
-            log_q, log_r, gap = couple(ex1[idx], ex2[idx], el1[idx], el2[idx], False)
-            worst = max(worst, gap)
-            log_py = torch.logsumexp(log_r, 1)  # (K,), sums to 1
-            i1 = _mean_kl(torch, el1[idx], log_py)
-            i2 = _mean_kl(torch, el2[idx], log_py)
-            i12 = _mean_kl(torch, el12[idx], log_py)
-            iq = float(_union_info(torch, log_q, log_r)) + i1  # I_q = I1 + I_q(Y; X2 | X1)
-            atoms = [i1 + i2 - iq, iq - i2, iq - i1, i12 - iq, i12]
-            totals += np.asarray(atoms) * len(idx)
-    return {
-        "atoms": [float(v) / m / LN2 for v in totals],
-        "acc1": acc[0],
-        "acc2": acc[1],
-        "acc12": acc[2],
-        "marginal_error": worst,
-        "temperatures": tuple(temps),
-        "device": device,
-    }
+        warnings.warn(
+            "BatchPID(seed=...) is deprecated and will be removed in the next release; "
+            "use random_state=... (the same values)",
+            FutureWarning,
+            stacklevel=3,
+        )
+        state = p["seed"]
+    if isinstance(state, int | np.integer) and not isinstance(state, bool):
+        return int(state)
+    return int(check_random_state(state).randint(np.iinfo(np.int32).max))
 
 
-def _temperature(torch, logits, y) -> float:
-    """The T in [e^-3, e^3] (grid, log-spaced) of least cross-entropy of logits / T against y."""
-    ts = torch.exp(torch.linspace(-3.0, 3.0, 241, device=logits.device, dtype=logits.dtype))
-    lp = torch.log_softmax(logits[None] / ts[:, None, None], 2)  # (T, n, K)
-    ce = -lp.gather(2, y[None, :, None].expand(len(ts), -1, 1)).mean((1, 2))
-    return float(ts[int(ce.argmin())])
-
-
-def _embed(z, k: int, e: int):
-    """(B, K * e) -> (B, K, e), each label's embedding standardised over its coordinates."""
-    z = z.unflatten(1, (k, e))
-    return (z - z.mean(2, keepdim=True)) / (z.var(2, keepdim=True) + 1e-8).sqrt()
-
-
-def _sinkhorn(torch, logits, log_r, log_c, p, grad: bool):
-    """Log-domain Sinkhorn of every label at once; (log q, relative marginal gap)."""
-    u = torch.zeros_like(log_r)
-    v = torch.zeros_like(log_c)
-    total = float(log_r.exp().sum())
-    gap = math.inf
-    with torch.no_grad():
-        lg = logits.detach()
-        for it in range(p["sinkhorn_iters"]):
-            u = log_r - torch.logsumexp(lg + v[:, None, :], 2)
-            v = log_c - torch.logsumexp(lg + u[:, :, None], 1)
-            if it % 5 == 4 or it == p["sinkhorn_iters"] - 1:
-                # after the column step the columns are exact; the rows carry the gap
-                rows = torch.logsumexp(lg + u[:, :, None] + v[:, None, :], 2)
-                gap = float((rows.exp() - log_r.exp()).abs().sum()) / total
-                if gap < p["sinkhorn_tol"]:
-                    break
-    if grad:
-        # truncated differentiation: a few steps from the converged scalings
-        u, v = u.detach(), v.detach()
-        for _ in range(p["sinkhorn_grad_steps"]):
-            u = log_r - torch.logsumexp(logits + v[:, None, :], 2)
-            v = log_c - torch.logsumexp(logits + u[:, :, None], 1)
-    return logits + u[:, :, None] + v[:, None, :], gap
-
-
-def _union_info(torch, log_q, log_r):
-    """I_q(Y; X2 | X1) in nats over the batch: sum q log(q(b | a, y) / q(b | a))."""
-    # q(b | a, y) = q[y, a, b] / r[y, a];  q(b | a) = sum_y q[y, a, b] / sum_y r[y, a]
-    cond = log_q - log_r[:, :, None]
-    marg = torch.logsumexp(log_q, 0) - torch.logsumexp(log_r, 0)[:, None]
-    return (log_q.exp() * (cond - marg[None])).sum()
-
-
-def _mean_kl(torch, log_p, log_py) -> float:
-    """Mean over rows of KL(p(y|.) || p(y)), nats."""
-    return float((log_p.exp() * (log_p - log_py[None])).sum(1).mean())
+def _held_out(
+    held_out: object, a1: np.ndarray, a2: np.ndarray, classes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The checked held-out set (x1, x2, y codes among `classes`)."""
+    if not (isinstance(held_out, tuple | list) and len(held_out) == 3):
+        raise ValueError("held_out must be a tuple (x1, x2, y) of held-out samples")
+    t1 = check_continuous(held_out[0], "held_out x1")
+    t2 = check_continuous(held_out[1], "held_out x2")
+    ty_raw = np.asarray(held_out[2]).reshape(-1)
+    check_same_length(held_out_x1=t1, held_out_x2=t2, held_out_y=ty_raw)
+    if t1.shape[1] != a1.shape[1] or t2.shape[1] != a2.shape[1]:
+        raise ValueError(
+            f"held_out features must match x1, x2: got {t1.shape[1]} and {t2.shape[1]} "
+            f"columns, expected {a1.shape[1]} and {a2.shape[1]}"
+        )
+    unknown = np.setdiff1d(ty_raw, classes)
+    if unknown.size:
+        raise ValueError(
+            f"held_out y has labels not in y: {unknown[:5].tolist()}; the classifiers "
+            "can only score classes seen in training"
+        )
+    return t1, t2, np.searchsorted(classes, ty_raw).astype(np.int64)

@@ -19,13 +19,13 @@ from threadpoolctl import ThreadpoolController
 
 from estimators._result import PIDResult
 from estimators._validate import (
-    check_choice,
     check_continuous,
     check_labels,
-    check_measure,
-    check_positive_int,
-    check_random_state_param,
     check_same_length,
+    measure_of,
+    one_of,
+    positive_int,
+    random_state_like,
 )
 from estimators.base import PIDEstimator, SmallSampleWarning, register
 from estimators.discrete import _ZERO_TOL, MEASURES, _count_joint, pid
@@ -74,10 +74,8 @@ class ClusteredPID(PIDEstimator):
     n_shuffles: label permutations for `bias_correction="shuffle"` (each costs one discrete
         PID of the clustered joint, no clustering).
 
-    Parameters are checked when the estimator is built, by `set_params` and again at the
-    start of `fit` (a ValueError names the parameter and what is accepted); `__init__` and
-    `set_params` store them unchanged, so `get_params`, `set_params` and `clone` behave as in
-    scikit-learn.
+    `__init__` and `set_params` store the parameters unchanged, as in scikit-learn; `fit`
+    checks them first (a ValueError names the parameter and what is accepted).
 
     fit(x1, x2, y): x1, x2 float arrays (n, d) (1-D means one feature), y integer labels.
     Sets the atoms (bits), `pid_` (a `ClusteredPIDResult`), `joint_`, the cluster labels
@@ -130,6 +128,16 @@ class ClusteredPID(PIDEstimator):
     clustering loses information, biasing it downward.
     """
 
+    _parameter_checks = {
+        "random_state": random_state_like,
+        "n_clusters": positive_int(),
+        "n_components": positive_int(allow_none=True),
+        "measure": measure_of(MEASURES),
+        "n_init": positive_int(),
+        "bias_correction": one_of(BIAS_CORRECTIONS),
+        "n_shuffles": positive_int(),
+    }
+
     def __init__(
         self,
         n_clusters: int = 20,
@@ -147,21 +155,15 @@ class ClusteredPID(PIDEstimator):
         self.n_init = n_init
         self.bias_correction = bias_correction
         self.n_shuffles = n_shuffles
-        _checked(self.get_params(deep=False))
-
-    def set_params(self, **params: object) -> ClusteredPID:
-        """Set parameters as scikit-learn does, after checking the resulting set."""
-        _checked({**self.get_params(deep=False), **params})
-        return super().set_params(**params)
 
     def fit(self, x1: object, x2: object, y: object) -> ClusteredPID:
         """Cluster each modality, then compute the PID of the plug-in joint; returns self."""
-        p = _checked(self.get_params(deep=False))
+        p = self._validated_params()
         a1 = check_continuous(x1, "x1")
         a2 = check_continuous(x2, "x2")
         cy = check_labels(y, "y")
         n = check_same_length(x1=a1, x2=a2, y=cy)
-        rng = check_random_state(self.random_state)
+        rng = check_random_state(p["random_state"])
         seeds = rng.randint(np.iinfo(np.int32).max, size=2)
         with _THREADS.limit(limits=1):
             args = (p["n_clusters"], p["n_components"], p["n_init"])
@@ -191,21 +193,6 @@ class ClusteredPID(PIDEstimator):
                 stacklevel=2,
             )
         return self
-
-
-def _checked(params: dict[str, object]) -> dict[str, object]:
-    """Validated, normalised copies of ClusteredPID's parameters (ValueError otherwise)."""
-    check_random_state_param(params["random_state"])
-    return {
-        "n_clusters": check_positive_int(params["n_clusters"], "n_clusters"),
-        "n_components": check_positive_int(params["n_components"], "n_components", allow_none=True),
-        "measure": check_measure(params["measure"], MEASURES),
-        "n_init": check_positive_int(params["n_init"], "n_init"),
-        "bias_correction": check_choice(
-            params["bias_correction"], "bias_correction", BIAS_CORRECTIONS
-        ),
-        "n_shuffles": check_positive_int(params["n_shuffles"], "n_shuffles"),
-    }
 
 
 def _null_values(

@@ -24,6 +24,7 @@ from estimators._validate import (
     check_labels,
     check_measure,
     check_same_length,
+    measure_of,
 )
 from estimators.base import PIDEstimator, register
 
@@ -131,12 +132,14 @@ class DiscretePID(PIDEstimator):
     the number of cells is not small next to n.
     """
 
+    _parameter_checks = {"measure": measure_of(MEASURES)}
+
     def __init__(self, measure: str = "broja") -> None:
         self.measure = measure
 
     def fit(self, x1: object, x2: object, y: object) -> DiscretePID:
         """Estimate the PID of (x1, x2; y); returns self."""
-        measure = check_measure(self.measure, MEASURES)
+        p = self._validated_params()
         joint = joint_from_samples(x1, x2, y)
-        self._set_result(pid(joint, measure), joint)
+        self._set_result(pid(joint, p["measure"]), joint)
         return self

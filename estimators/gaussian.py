@@ -45,9 +45,13 @@ from sklearn.utils import check_random_state
 from estimators._result import PIDResult
 from estimators._validate import (
     _as_float_array,
+    boolean,
     check_continuous,
-    check_random_state_param,
     check_same_length,
+    int_at_least,
+    number_at_least,
+    number_in,
+    random_state_like,
 )
 from estimators.base import PIDEstimator, register
 
@@ -390,6 +394,15 @@ class GaussianPID(PIDEstimator):
     same covariance, which for a discrete or nonlinear target is not the PID of the data.
     """
 
+    _parameter_checks = {
+        "bias_correction": boolean,
+        "n_bootstrap": int_at_least(0),
+        "ci_level": number_in(0, 1),
+        "max_iter": int_at_least(1),
+        "tol": number_at_least(0),
+        "random_state": random_state_like,
+    }
+
     def __init__(
         self,
         bias_correction: bool = True,
@@ -406,32 +419,18 @@ class GaussianPID(PIDEstimator):
         self.tol = tol
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        if not isinstance(self.bias_correction, bool | np.bool_):
-            raise ValueError(f"bias_correction must be True or False; got {self.bias_correction!r}")
-        for name in ("n_bootstrap", "max_iter"):
-            v = getattr(self, name)
-            low = 0 if name == "n_bootstrap" else 1
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}; got {v!r}")
-        if not (isinstance(self.ci_level, float | int) and 0 < self.ci_level < 1):
-            raise ValueError(f"ci_level must be a number in (0, 1); got {self.ci_level!r}")
-        if not (isinstance(self.tol, float | int) and self.tol >= 0):
-            raise ValueError(f"tol must be a number >= 0; got {self.tol!r}")
-        check_random_state_param(self.random_state)
-
     def fit_covariance(self, cov: object, dims: object) -> GaussianPID:
         """Gaussian PID of a covariance of (M, X, Y) with blocks `dims` = (dm, dx, dy)."""
-        self._check_params()
+        p = self._validated_params()
         c, d = check_covariance(cov, dims)
-        result = gaussian_pid(c, d, self.max_iter, self.tol)
+        result = gaussian_pid(c, d, p["max_iter"], p["tol"])
         self.ci_ = None
         self._set_result(result, c)
         return self
 
     def fit(self, m: object, x: object, y: object) -> GaussianPID:
         """Gaussian PID of samples of the target m and the sources x, y; returns self."""
-        self._check_params()
+        p = self._validated_params()
         am, ax, ay = (check_continuous(a, name) for a, name in ((m, "m"), (x, "x"), (y, "y")))
         n = check_same_length(m=am, x=ax, y=ay)
         dims = (am.shape[1], ax.shape[1], ay.shape[1])
@@ -444,7 +443,7 @@ class GaussianPID(PIDEstimator):
             )
         data = np.concatenate([am, ax, ay], axis=1)
         c = np.cov(data, rowvar=False)
-        values, sol = self._from_data(c, dims, n)
+        values, sol = _from_data(c, dims, n, p)
         result = GaussianPIDResult(
             *values,
             measure="gaussian",
@@ -453,17 +452,17 @@ class GaussianPID(PIDEstimator):
             iterations=sol.iterations,
             converged=sol.converged,
             n_samples=n,
-            bias_corrected=bool(self.bias_correction),
+            bias_corrected=p["bias_correction"],
         )
         self.ci_ = None
-        if self.n_bootstrap > 0:
-            rng = check_random_state(self.random_state)
+        if p["n_bootstrap"] > 0:
+            rng = check_random_state(p["random_state"])
             boot = []
-            for _ in range(self.n_bootstrap):
+            for _ in range(p["n_bootstrap"]):
                 idx = rng.randint(0, n, size=n)
-                boot.append(self._from_data(np.cov(data[idx], rowvar=False), dims, n)[0])
+                boot.append(_from_data(np.cov(data[idx], rowvar=False), dims, n, p)[0])
             arr = np.asarray(boot)
-            q = (1 - self.ci_level) / 2
+            q = (1 - p["ci_level"]) / 2
             lo, hi = np.quantile(arr, [q, 1 - q], axis=0)
             names = (*PIDResult.ATOMS, "mutual_info")
             self.ci_ = {k: (float(a), float(b)) for k, a, b in zip(names, lo, hi, strict=True)}
@@ -472,19 +471,22 @@ class GaussianPID(PIDEstimator):
         self._set_result(result, c)
         return self
 
-    def _from_data(
-        self, c: np.ndarray, dims: tuple[int, int, int], n: int
-    ) -> tuple[tuple[float, ...], _Solved]:
-        try:
-            c, _ = check_covariance(c, dims)
-            sol = _solve(c, dims, self.max_iter, self.tol)
-        except ValueError as err:
-            raise ValueError(f"GaussianPID on samples: {err}") from None
-        i_x, i_y, i_xy, union = sol.i_x, sol.i_y, sol.i_xy, sol.union
-        if self.bias_correction:
-            dm, dx, dy = dims
-            bx = mi_bias_bits(dm, dx, n) * LN2
-            by = mi_bias_bits(dm, dy, n) * LN2
-            bxy = mi_bias_bits(dm, dx + dy, n) * LN2
-            i_x, i_y, i_xy, union = i_x - bx, i_y - by, i_xy - bxy, union - bxy
-        return _atoms_bits(i_x, i_y, i_xy, union), sol
+
+def _from_data(
+    c: np.ndarray, dims: tuple[int, int, int], n: int, p: dict
+) -> tuple[tuple[float, ...], _Solved]:
+    """(R, U_X, U_Y, S, I) in bits of a sample covariance of n samples, with the settings `p`
+    of a GaussianPID (`max_iter`, `tol`, `bias_correction`), and the solve behind them."""
+    try:
+        c, _ = check_covariance(c, dims)
+        sol = _solve(c, dims, p["max_iter"], p["tol"])
+    except ValueError as err:
+        raise ValueError(f"GaussianPID on samples: {err}") from None
+    i_x, i_y, i_xy, union = sol.i_x, sol.i_y, sol.i_xy, sol.union
+    if p["bias_correction"]:
+        dm, dx, dy = dims
+        bx = mi_bias_bits(dm, dx, n) * LN2
+        by = mi_bias_bits(dm, dy, n) * LN2
+        bxy = mi_bias_bits(dm, dx + dy, n) * LN2
+        i_x, i_y, i_xy, union = i_x - bx, i_y - by, i_xy - bxy, union - bxy
+    return _atoms_bits(i_x, i_y, i_xy, union), sol

@@ -209,7 +209,7 @@ def _estimate_batch(args: argparse.Namespace, ds, tasks: list[str]) -> int:
     tr, te = ds.train, ds.test
     print(f"{args.generator}: BATCH trained on {len(tr)} train pairs, estimated on {len(te)} test")
     for t in tasks:
-        est = estimators.BatchPID(seed=0, device=args.device).fit(
+        est = estimators.BatchPID(random_state=0, device=args.device).fit(
             tr.x1.reshape(len(tr), -1),
             tr.x2.reshape(len(tr), -1),
             tr.labels[t],

@@ -260,10 +260,10 @@ def style() -> Iterator[None]:
         yield
 
 
-def top_legend(
+def legend_below(
     fig: Figure, handles: Sequence[Any], margin_in: float = 0.05, title: str | None = None
 ) -> Legend:
-    """A legend above the axes with as many columns as fit across the figure, under `title`.
+    """A legend under the axes with as many columns as fit across the figure, under `title`.
 
     Widths are measured with the renderer (legend columns are as wide as their widest entry),
     so short labels share a row and the legend never spills past the figure's edge.
@@ -274,7 +274,7 @@ def top_legend(
     limit = fig.get_figwidth() - margin_in
     for ncol in range(len(handles), 0, -1):
         legend = fig.legend(
-            handles=list(handles), loc="outside upper center", ncol=ncol, title=title
+            handles=list(handles), loc="outside lower center", ncol=ncol, title=title
         )
         if ncol == 1 or legend.get_window_extent(renderer).width / fig.dpi <= limit:
             return legend

@@ -147,7 +147,7 @@ def batch_pid(
 
     # the default batch of 256 pairs, smaller when the rows cannot fill two of them
     batch_size = max(2, min(256, int(0.75 * len(y)) // 2))
-    est = BatchPID(seed=seed, device=device, batch_size=batch_size).fit(z1, z2, y)
+    est = BatchPID(random_state=seed, device=device, batch_size=batch_size).fit(z1, z2, y)
     r = est.pid_
     return {
         "redundancy": r.redundancy,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import numpy as np
 import pytest
 
@@ -9,7 +12,6 @@ from estimators import BatchPID, BatchPIDResult, get_estimator
 
 pytest.importorskip("torch")
 
-from test_clustered import latent_data  # noqa: E402  the same latent bits
 
 #: Small, fast settings for the default suite (the benchmark runs the full defaults).
 FAST = {"classifier_epochs": 15, "align_epochs": 3, "batch_size": 128}
@@ -19,9 +21,9 @@ FAST = {"classifier_epochs": 15, "align_epochs": 3, "batch_size": 128}
     ("label", "atom"),
     [("redundancy", "redundancy"), ("unique1", "unique1"), ("synergy", "synergy")],
 )
-def test_atoms_on_latent_bits(label: str, atom: str) -> None:
+def test_atoms_on_latent_bits(latent_data, label: str, atom: str) -> None:
     x1, x2, y = latent_data(2000, label)
-    est = BatchPID(seed=0, **FAST).fit(x1, x2, y)
+    est = BatchPID(random_state=0, **FAST).fit(x1, x2, y)
     r = est.pid_
     assert isinstance(r, BatchPIDResult) and r.measure == "batch"
     # one bit, all of it in `atom`
@@ -33,36 +35,37 @@ def test_atoms_on_latent_bits(label: str, atom: str) -> None:
     assert r.marginal_error < 1e-3
 
 
-def test_same_seed_same_numbers_and_settings_recorded() -> None:
+def test_same_seed_same_numbers_and_settings_recorded(latent_data) -> None:
     x1, x2, y = latent_data(800, "synergy", seed=1)
     kw = {"classifier_epochs": 3, "align_epochs": 1, "batch_size": 100}
-    a = BatchPID(seed=3, **kw).fit(x1, x2, y).pid_
-    b = BatchPID(seed=3, **kw).fit(x1, x2, y).pid_
-    c = BatchPID(seed=4, **kw).fit(x1, x2, y).pid_
+    a = BatchPID(random_state=3, **kw).fit(x1, x2, y).pid_
+    b = BatchPID(random_state=3, **kw).fit(x1, x2, y).pid_
+    c = BatchPID(random_state=4, **kw).fit(x1, x2, y).pid_
     values = [(r.redundancy, r.unique1, r.unique2, r.synergy) for r in (a, b, c)]
     assert values[0] == values[1]
     assert values[0] != values[2]
     params = dict(a.params)
-    assert params["align_epochs"] == 1 and params["batch_size"] == 100 and params["seed"] == 3
+    assert params["align_epochs"] == 1 and params["batch_size"] == 100
+    assert params["random_state"] == 3 and "seed" not in params
     assert {"sinkhorn_iters", "sinkhorn_tol", "hidden", "embed_dim"} <= set(params)
     assert params["joint"] == "late"
     assert a.seconds > 0 and a.device == "cpu"
 
 
-def test_concat_joint_classifier() -> None:
+def test_concat_joint_classifier(latent_data) -> None:
     """joint="concat" (one MLP on [x1, x2], as the published code) still finds the synergy."""
     x1, x2, y = latent_data(2000, "synergy")
-    r = BatchPID(seed=0, joint="concat", **FAST).fit(x1, x2, y).pid_
+    r = BatchPID(random_state=0, joint="concat", **FAST).fit(x1, x2, y).pid_
     assert r.synergy == pytest.approx(1.0, abs=0.1) and r.accuracy12 > 0.95
     assert dict(r.params)["joint"] == "concat"
 
 
-def test_calibration_temperatures() -> None:
+def test_calibration_temperatures(latent_data) -> None:
     """calibrate=True fits one temperature per classifier on the validation share and
     changes the estimate; calibrate=False leaves the logits as trained."""
     x1, x2, y = latent_data(2000, "synergy")
-    on = BatchPID(seed=0, **FAST).fit(x1, x2, y).pid_
-    off = BatchPID(seed=0, calibrate=False, **FAST).fit(x1, x2, y).pid_
+    on = BatchPID(random_state=0, **FAST).fit(x1, x2, y).pid_
+    off = BatchPID(random_state=0, calibrate=False, **FAST).fit(x1, x2, y).pid_
     assert off.temperatures == (1.0, 1.0, 1.0)
     # the grid's ends, e^-3 and e^3, in float32
     assert all(0.0497 < t < 20.09 for t in on.temperatures)
@@ -73,10 +76,10 @@ def test_calibration_temperatures() -> None:
     assert dict(on.params)["calibrate"] is True
 
 
-def test_held_out_set_and_label_codes() -> None:
+def test_held_out_set_and_label_codes(latent_data) -> None:
     x1, x2, y = latent_data(900, "redundancy", seed=2)
     kw = {"classifier_epochs": 8, "align_epochs": 1, "batch_size": 100}
-    est = get_estimator("batch")(seed=0, **kw)
+    est = get_estimator("batch")(random_state=0, **kw)
     est.fit(x1[:600], x2[:600], y[:600] + 5, held_out=(x1[600:], x2[600:], y[600:] + 5))
     assert est.accuracy_["x1"] > 0.9 and est.accuracy_["x2"] > 0.9
     assert list(est.classes_) == [5, 6]
@@ -91,16 +94,18 @@ def test_held_out_set_and_label_codes() -> None:
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"joint": "early"}, "unknown joint 'early'"),
         ({"calibrate": "yes"}, "calibrate must be True or False"),
-        ({"seed": 1.5}, "seed must be an integer"),
+        ({"random_state": 1.5}, "random_state must be None, an int seed"),
+        ({"seed": -1}, "seed must be None, an int seed"),
+        ({"n_threads": 0}, "n_threads must be an integer >= 1"),
     ],
 )
-def test_bad_parameters(kwargs: dict, match: str) -> None:
+def test_bad_parameters(latent_data, kwargs: dict, match: str) -> None:
     x1, x2, y = latent_data(600, "redundancy")
     with pytest.raises(ValueError, match=match):
         BatchPID(**kwargs).fit(x1, x2, y)
 
 
-def test_bad_inputs() -> None:
+def test_bad_inputs(latent_data) -> None:
     x1, x2, y = latent_data(600, "redundancy")
     with pytest.raises(ValueError, match="at least 512 training samples"):
         BatchPID().fit(x1[:300], x2[:300], y[:300])
@@ -114,3 +119,41 @@ def test_bad_inputs() -> None:
         BatchPID(batch_size=64).fit(x1, x2, y, held_out=(x1[:10, :2], x2[:10], y[:10]))
     with pytest.raises(ValueError, match="NaN"):
         BatchPID().fit(np.full_like(x1, np.nan), x2, y)
+
+
+def test_seed_is_a_deprecated_alias_of_random_state(latent_data) -> None:
+    """`seed` (the old name) still works for one release: it warns and gives the numbers of
+    the same random_state; given with a different random_state, it is refused."""
+    x1, x2, y = latent_data(600, "synergy", seed=1)
+    kw = {"classifier_epochs": 2, "align_epochs": 1, "batch_size": 100}
+    with pytest.warns(FutureWarning, match=r"BatchPID\(seed=...\) is deprecated.*random_state"):
+        old = BatchPID(seed=5, **kw).fit(x1, x2, y).pid_
+    new = BatchPID(random_state=5, **kw).fit(x1, x2, y).pid_
+    assert old == dataclasses.replace(new, seconds=old.seconds)
+    with pytest.raises(ValueError, match="pass random_state only"):
+        BatchPID(random_state=4, seed=5, **kw).fit(x1, x2, y)
+    with warnings.catch_warnings():  # no warning without seed
+        warnings.simplefilter("error", FutureWarning)
+        BatchPID(random_state=5, **kw).fit(x1, x2, y)
+
+
+def test_random_state_as_scikit_learn_takes_it(latent_data) -> None:
+    """An int seed, a RandomState (a seed drawn from it) or None (numpy's global state)."""
+    x1, x2, y = latent_data(600, "redundancy")
+    kw = {"classifier_epochs": 2, "align_epochs": 1, "batch_size": 100}
+
+    def atoms(state: object) -> tuple[float, ...]:
+        r = BatchPID(random_state=state, **kw).fit(x1, x2, y).pid_
+        return (r.redundancy, r.unique1, r.unique2, r.synergy)
+
+    assert atoms(np.random.RandomState(7)) == atoms(np.random.RandomState(7))
+    seed = int(np.random.RandomState(7).randint(np.iinfo(np.int32).max))
+    assert atoms(np.random.RandomState(7)) == atoms(seed)
+    saved = np.random.get_state()  # noqa: NPY002 (None draws from the global RandomState)
+    try:
+        np.random.seed(3)  # noqa: NPY002
+        first = atoms(None)
+        np.random.seed(3)  # noqa: NPY002
+        assert atoms(None) == first
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002

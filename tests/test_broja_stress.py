@@ -1,4 +1,4 @@
-"""BROJA on the 2000 seeded hard joints of `_broja_stress` (slow: about a minute)."""
+"""BROJA on the 2000 seeded hard joints of `estimators.testing` (slow: about a minute)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import numpy as np
 import pytest
 
 from estimators import joint_infos_bits, pid
-
-try:
-    from _broja_stress import STRESS_COUNT, STRESS_SEED, stress_joints
-except ImportError:  # tests/ turned into a package
-    from tests._broja_stress import STRESS_COUNT, STRESS_SEED, stress_joints
+from estimators.testing import STRESS_COUNT, STRESS_SEED, stress_joints
 
 TOL = 1e-9  # bits
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from generators.base import TASKS
 from pid_bench import check as chk
 from pid_bench.check import (
     CheckInputError,
@@ -19,16 +20,11 @@ from pid_bench.check import (
 )
 from pid_bench.results import CAPTURE_METRICS, read_runs
 
-try:
-    from _fixture_results import TASKS, write_fixture_run
-except ImportError:  # tests/ turned into a package
-    from tests._fixture_results import TASKS, write_fixture_run
-
 LEARNERS = ("cross", "comm", "supervised")
 
 
 @pytest.fixture(scope="module")
-def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def base_run(write_fixture_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_fixture_run(tmp_path_factory.mktemp("base") / "run", learners=LEARNERS)
 
 
@@ -63,7 +59,9 @@ def test_identical_results_pass(base_df: pd.DataFrame, baseline: dict) -> None:
     assert report.verdict().startswith("PASS")
 
 
-def test_planted_drop_fails_and_shows_in_table(tmp_path: Path, baseline: dict) -> None:
+def test_planted_drop_fails_and_shows_in_table(
+    write_fixture_run, tmp_path: Path, baseline: dict
+) -> None:
     run = write_fixture_run(tmp_path / "run", learners=LEARNERS, drop={"comm": {"synergy": 0.2}})
     report = check(read_runs([run]), baseline)
     assert not report.passed and report.exit_code == chk.EXIT_REGRESSION
@@ -115,37 +113,39 @@ def test_non_finite_current_value_fails(base_df: pd.DataFrame, baseline: dict) -
 # --- mismatches raise CheckInputError ------------------------------------------------------
 
 
-def test_missing_learner_is_input_error(tmp_path: Path, baseline: dict) -> None:
+def test_missing_learner_is_input_error(write_fixture_run, tmp_path: Path, baseline: dict) -> None:
     run = write_fixture_run(tmp_path / "run", learners=("comm", "cross"))
     with pytest.raises(CheckInputError, match=r"learner\(s\) supervised are missing"):
         check(read_runs([run]), baseline)
 
 
-def test_missing_task_is_input_error(tmp_path: Path, baseline: dict) -> None:
+def test_missing_task_is_input_error(write_fixture_run, tmp_path: Path, baseline: dict) -> None:
     run = write_fixture_run(tmp_path / "run", learners=LEARNERS, tasks=TASKS[:3])
     with pytest.raises(CheckInputError, match=r"comm/synergy.*cross/synergy"):
         check(read_runs([run]), baseline)
 
 
-def test_other_generator_is_input_error(tmp_path: Path, baseline: dict) -> None:
+def test_other_generator_is_input_error(write_fixture_run, tmp_path: Path, baseline: dict) -> None:
     run = write_fixture_run(tmp_path / "run", learners=LEARNERS, generator="gaussian")
     with pytest.raises(CheckInputError, match="generator 'bits' but the run used 'gaussian'"):
         check(read_runs([run]), baseline)
 
 
-def test_no_overlap_is_input_error(tmp_path: Path, baseline: dict) -> None:
+def test_no_overlap_is_input_error(write_fixture_run, tmp_path: Path, baseline: dict) -> None:
     run = write_fixture_run(tmp_path / "run", learners=("random",))
     with pytest.raises(CheckInputError, match="no overlapping rows"):
         check(read_runs([run]), baseline)
 
 
-def test_sweep_results_are_input_error(tmp_path: Path) -> None:
+def test_sweep_results_are_input_error(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "run", learners=("comm",), sweep=("noise", [0.1, 0.2]))
     with pytest.raises(CheckInputError, match="sweep"):
         make_baseline(read_runs([run]))
 
 
-def test_extra_learners_are_noted_not_checked(tmp_path: Path, baseline: dict) -> None:
+def test_extra_learners_are_noted_not_checked(
+    write_fixture_run, tmp_path: Path, baseline: dict
+) -> None:
     run = write_fixture_run(tmp_path / "run", learners=(*LEARNERS, "random"), seeds=(0, 1))
     report = check(read_runs([run]), baseline)
     assert "random" not in {r.learner for r in report.rows}
@@ -178,7 +178,7 @@ def test_baseline_contents(base_df: pd.DataFrame, baseline: dict) -> None:
     assert "pid_clustered" not in baseline["results"]["comm"]["synergy"]  # not capture metrics
 
 
-def test_baseline_uses_final_epoch_only(tmp_path: Path) -> None:
+def test_baseline_uses_final_epoch_only(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "run", learners=("comm",), seeds=(0, 1), epochs=(0, 5, 10))
     df = read_runs([run])
     base = make_baseline(df)
@@ -234,7 +234,7 @@ def test_check_runs_entry_point(tmp_path: Path, base_run: Path, base_df: pd.Data
 
 
 @pytest.fixture(scope="module")
-def floor_df(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+def floor_df(write_fixture_run, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     run = write_fixture_run(
         tmp_path_factory.mktemp("floor") / "run", learners=("comm", "random_fusion", "cross")
     )

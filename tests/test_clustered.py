@@ -22,22 +22,7 @@ from estimators import (
 ATOMS = ("redundancy", "unique1", "unique2", "synergy", "mutual_info")
 
 
-def latent_data(n: int, label: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two 3-D modalities holding well-separated discrete factors, plus one label.
-
-    x1 holds (s, u), x2 holds (s, v): s shared, u and v private, all uniform bits, each
-    encoded as a +-3 offset on one coordinate plus unit noise and one pure-noise coordinate.
-    """
-    rng = np.random.default_rng(seed)
-    s, u, v = (rng.integers(0, 2, n) for _ in range(3))
-    noise = rng.normal(scale=0.3, size=(2, n, 3))
-    x1 = np.stack([6.0 * s, 6.0 * u, np.zeros(n)], axis=1) + noise[0]
-    x2 = np.stack([6.0 * s, 6.0 * v, np.zeros(n)], axis=1) + noise[1]
-    y = {"redundancy": s, "unique1": u, "synergy": u ^ v}[label]
-    return x1, x2, y
-
-
-def test_fit_returns_self_and_sets_attributes() -> None:
+def test_fit_returns_self_and_sets_attributes(latent_data) -> None:
     x1, x2, y = latent_data(400, "redundancy")
     est = ClusteredPID(n_clusters=4, random_state=0)
     assert est.fit(x1, x2, y) is est
@@ -56,7 +41,7 @@ def test_fit_returns_self_and_sets_attributes() -> None:
     ("label", "atom"),
     [("redundancy", "redundancy_"), ("unique1", "unique1_"), ("synergy", "synergy_")],
 )
-def test_recovers_the_dominant_atom(label: str, atom: str) -> None:
+def test_recovers_the_dominant_atom(latent_data, label: str, atom: str) -> None:
     x1, x2, y = latent_data(800, label)
     est = ClusteredPID(n_clusters=4, random_state=0).fit(x1, x2, y)
     # One bit of label entropy, all of it in the expected atom (plug-in bias is small here).
@@ -102,7 +87,7 @@ def test_one_dimensional_inputs_and_single_sample() -> None:
     assert single.mutual_info_ == 0.0
 
 
-def test_random_state_reproducible() -> None:
+def test_random_state_reproducible(latent_data) -> None:
     x1, x2, y = latent_data(300, "synergy", seed=3)
     x1 = x1 + np.random.default_rng(9).normal(size=x1.shape)  # make k-means depend on seeds
     a = ClusteredPID(n_clusters=6, random_state=42).fit(x1, x2, y)
@@ -112,7 +97,7 @@ def test_random_state_reproducible() -> None:
     assert c.pid_ == a.pid_
 
 
-def test_measures() -> None:
+def test_measures(latent_data) -> None:
     x1, x2, y = latent_data(400, "unique1")
     for measure in ("mmi", "imin"):
         est = ClusteredPID(n_clusters=4, measure=measure, random_state=0).fit(x1, x2, y)
@@ -177,7 +162,7 @@ def test_small_sample_warns_and_flags() -> None:
     assert est.pid_.bias_correction == "none"
 
 
-def test_large_sample_is_not_flagged() -> None:
+def test_large_sample_is_not_flagged(latent_data) -> None:
     x1, x2, y = latent_data(800, "redundancy")
     with warnings.catch_warnings():
         warnings.simplefilter("error", SmallSampleWarning)
@@ -240,7 +225,7 @@ def test_shuffle_correction_is_unbiased_under_independence() -> None:
         assert sum(row[:4]) == pytest.approx(row[4], abs=1e-9)
 
 
-def test_shuffle_correction_is_small_on_large_clean_data() -> None:
+def test_shuffle_correction_is_small_on_large_clean_data(latent_data) -> None:
     # XOR of two well-separated clusters per modality: S = 1 bit, the rest 0.
     x1, x2, y = latent_data(800, "synergy")
     with warnings.catch_warnings():
@@ -258,7 +243,7 @@ def test_shuffle_correction_is_small_on_large_clean_data() -> None:
         assert getattr(est, atom + "_") == pytest.approx(0.0, abs=0.03)
 
 
-def test_shuffle_reproducible_and_clusters_unchanged() -> None:
+def test_shuffle_reproducible_and_clusters_unchanged(latent_data) -> None:
     x1, x2, y = latent_data(200, "unique1", seed=4)
     x1 = x1 + np.random.default_rng(2).normal(size=x1.shape)
 
@@ -297,23 +282,20 @@ def test_shuffle_reproducible_and_clusters_unchanged() -> None:
         ({"random_state": "0"}, "numpy.random.RandomState; got '0'"),
     ],
 )
-def test_invalid_parameters_raise_at_construction_set_params_and_fit(
-    kwargs: dict, message: str
-) -> None:
+def test_invalid_parameters_are_stored_and_refused_by_fit(kwargs: dict, message: str) -> None:
+    """As in scikit-learn: construction and set_params store any value; fit checks them all
+    before touching the data."""
+    data = (np.zeros((4, 2)), np.zeros((4, 2)), [0, 1, 0, 1])
+    est = ClusteredPID(**kwargs)
+    assert est.get_params()[next(iter(kwargs))] is next(iter(kwargs.values()))
     with pytest.raises(ValueError, match=re.escape(message)):
-        ClusteredPID(**kwargs)
-    est = ClusteredPID(n_clusters=3)
+        est.fit(*data)
+    est = ClusteredPID(n_clusters=3).set_params(**kwargs)
     with pytest.raises(ValueError, match=re.escape(message)):
-        est.set_params(**kwargs)
-    assert est.get_params() == ClusteredPID(n_clusters=3).get_params()  # left unchanged
-    # Attributes set directly bypass both; fit checks again before touching the data.
-    for name, value in kwargs.items():
-        setattr(est, name, value)
-    with pytest.raises(ValueError, match=re.escape(message)):
-        est.fit(np.zeros((4, 2)), np.zeros((4, 2)), [0, 1, 0, 1])
+        est.fit(*data)
 
 
-def test_valid_parameters_are_stored_unchanged() -> None:
+def test_valid_parameters_are_stored_unchanged(latent_data) -> None:
     rs = np.random.RandomState(3)
     est = ClusteredPID(measure="MMI", bias_correction="Shuffle", random_state=rs, n_shuffles=5)
     assert est.measure == "MMI" and est.bias_correction == "Shuffle"  # as given
@@ -325,7 +307,7 @@ def test_valid_parameters_are_stored_unchanged() -> None:
     assert est.pid_.measure == "mmi" and est.pid_.bias_correction == "shuffle"
 
 
-def test_clone_round_trip() -> None:
+def test_clone_round_trip(latent_data) -> None:
     est = ClusteredPID(
         n_clusters=5, n_components=2, measure="imin", random_state=1, n_init=2,
         bias_correction="shuffle", n_shuffles=4,

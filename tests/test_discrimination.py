@@ -8,7 +8,6 @@ import pytest
 from pid_bench.discrimination import floor_ceiling
 from pid_bench.report import make_report
 from pid_bench.results import read
-from tests._fixture_results import write_fixture_run
 
 LEARNERS = ("comm", "cross", "supervised", "random", "random_fusion")
 
@@ -19,7 +18,7 @@ def _acc(fc, learner, task, versus="random"):
     return row.iloc[0]
 
 
-def test_positions_are_measured_between_floor_and_ceiling(tmp_path) -> None:
+def test_positions_are_measured_between_floor_and_ceiling(write_fixture_run, tmp_path) -> None:
     df = read(write_fixture_run(tmp_path / "r", learners=LEARNERS) / "results.csv")
     fc = floor_ceiling(df, {"comm": "random_fusion"}, LEARNERS)
     t = fc.tasks.set_index("task")
@@ -38,7 +37,7 @@ def test_positions_are_measured_between_floor_and_ceiling(tmp_path) -> None:
     assert "comm vs random_fusion" in text and "ceiling" in text
 
 
-def test_a_ceiling_below_a_learner_it_bounds_is_reported(tmp_path) -> None:
+def test_a_ceiling_below_a_learner_it_bounds_is_reported(write_fixture_run, tmp_path) -> None:
     run = write_fixture_run(
         tmp_path / "r", learners=LEARNERS, drop={"supervised": {"synergy": 0.5}}
     )
@@ -47,7 +46,7 @@ def test_a_ceiling_below_a_learner_it_bounds_is_reported(tmp_path) -> None:
     assert any("above the ceiling" in n for n in fc.format().splitlines())
 
 
-def test_a_task_that_does_not_discriminate_is_reported(tmp_path) -> None:
+def test_a_task_that_does_not_discriminate_is_reported(write_fixture_run, tmp_path) -> None:
     # the floor raised to the ceiling on redundancy: every learner reads the same there
     run = write_fixture_run(
         tmp_path / "r", learners=LEARNERS, drop={"supervised": {"redundancy": 0.55}}
@@ -60,20 +59,20 @@ def test_a_task_that_does_not_discriminate_is_reported(tmp_path) -> None:
     )
 
 
-def test_a_floor_far_above_chance_is_reported(tmp_path) -> None:
+def test_a_floor_far_above_chance_is_reported(write_fixture_run, tmp_path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=LEARNERS, drop={"random": {"unique1": -0.3}})
     fc = floor_ceiling(read(run / "results.csv"), {}, LEARNERS)
     assert any(n.startswith("unique1: the floor (random") for n in fc.notes)
 
 
-def test_a_run_without_floor_or_ceiling_says_so(tmp_path) -> None:
+def test_a_run_without_floor_or_ceiling_says_so(write_fixture_run, tmp_path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("comm", "cross"))
     fc = floor_ceiling(read(run / "results.csv"))
     assert fc.tasks.empty
     assert "add random supervised to --learners" in fc.format()
 
 
-def test_the_report_shows_the_floor_and_ceiling(tmp_path) -> None:
+def test_the_report_shows_the_floor_and_ceiling(write_fixture_run, tmp_path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=LEARNERS)
     make_report([run], tmp_path / "out", formats=("png",))
     md = (tmp_path / "out" / "summary.md").read_text()

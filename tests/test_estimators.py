@@ -29,11 +29,7 @@ from estimators import (
 )
 from estimators._broja import neg_cond_entropy, use_structured
 from estimators._validate import InsufficientMemoryError
-
-try:
-    from _broja_stress import stress_joints
-except ImportError:  # tests/ turned into a package
-    from tests._broja_stress import stress_joints
+from estimators.testing import stress_joints
 
 ATOMS = ("redundancy", "unique1", "unique2", "synergy")
 

@@ -5,8 +5,10 @@ images, same tokens and gradients within float32 tolerance."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -16,18 +18,24 @@ from pid_bench.config import ModelConfig
 from pid_bench.learners.encoders import build_encoder
 from pid_bench.learners.image import AlexNetEncoder, alexnet_grid, sincos_2d
 
-try:
-    from _alexnet_weights import CONVS, alexnet_weights, checksum, hashed_uniform, to_float
-except ImportError:  # tests/ turned into a package
-    from tests._alexnet_weights import (
-        CONVS,
-        alexnet_weights,
-        checksum,
-        hashed_uniform,
-        to_float,
-    )
-
 FIXTURES = Path(__file__).parent / "fixtures" / "fidelity"
+#: The weights' recipe, shared with the script that made the fixture in the authors'
+#: environment (numpy only, no pid_bench there): loaded from its file, as that script does.
+RECIPE = Path(__file__).parents[1] / "tools" / "fidelity" / "alexnet_weights.py"
+
+
+def _load_recipe() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("alexnet_weights", RECIPE)
+    assert spec is not None and spec.loader is not None, RECIPE
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_recipe = _load_recipe()
+CONVS = _recipe.CONVS
+alexnet_weights, checksum = _recipe.alexnet_weights, _recipe.checksum
+hashed_uniform, to_float = _recipe.hashed_uniform, _recipe.to_float
 META = json.loads((FIXTURES / "alexnet.json").read_text())
 D_MODEL = META["d_model"]
 

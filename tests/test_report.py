@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from pathlib import Path
@@ -15,13 +16,13 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from pid_bench import plotstyle  # noqa: E402
-from pid_bench.report import make_report  # noqa: E402
+from pid_bench.report import (  # noqa: E402
+    build_section,
+    load_report_table,
+    make_report,
+    report_roles,
+)
 from pid_bench.results import COLUMNS  # noqa: E402
-
-try:
-    from _fixture_results import write_fixture_run
-except ImportError:  # tests/ turned into a package
-    from tests._fixture_results import write_fixture_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LEARNERS = ("cross", "comm", "supervised")
@@ -50,7 +51,9 @@ def _assert_valid_pdf(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def plain_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+def plain_report(
+    write_fixture_run, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[Path]]:
     """One folder, one probed epoch, no sweep."""
     root = tmp_path_factory.mktemp("plain")
     run = write_fixture_run(root / "run", learners=LEARNERS, seeds=(0, 1, 2), epochs=20)
@@ -59,7 +62,9 @@ def plain_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[P
 
 
 @pytest.fixture(scope="module")
-def full_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+def full_report(
+    write_fixture_run, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[Path]]:
     """Learning curves (several epochs) plus a sweep folder, every learner."""
     root = tmp_path_factory.mktemp("full")
     curves = write_fixture_run(
@@ -131,11 +136,14 @@ def test_summary_html_is_self_contained(full_report: tuple[Path, list[Path]]) ->
     srcs = re.findall(r"""src\s*=\s*["']([^"']*)""", text)
     assert len(srcs) == len([p for p in paths if p.suffix == ".png"])
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    # each figure embedded whole: the bytes of its PNG file
+    embedded = {base64.b64decode(s.split(",", 1)[1]) for s in srcs}
+    assert embedded == {p.read_bytes() for p in paths if p.suffix == ".png"}
     assert "href=" not in text and "url(" not in text and "@import" not in text
     assert "<table>" in text and "Sweep over" in text
 
 
-def test_sweep_only_report_skips_bars(tmp_path: Path) -> None:
+def test_sweep_only_report_skips_bars(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "s", learners=("comm",), seeds=(0,), sweep=("dim", [8, 16]))
     paths = make_report([run], tmp_path / "out", formats=("png",))
     assert _stems(paths) == {"sweep"}
@@ -144,7 +152,7 @@ def test_sweep_only_report_skips_bars(tmp_path: Path) -> None:
     assert "every run is a sweep point" in md
 
 
-def test_several_generators_get_suffixed_figures(tmp_path: Path) -> None:
+def test_several_generators_get_suffixed_figures(write_fixture_run, tmp_path: Path) -> None:
     a = write_fixture_run(tmp_path / "a", learners=("comm",), seeds=(0,), generator="bits")
     b = write_fixture_run(tmp_path / "b", learners=("comm",), seeds=(0,), generator="gaussian")
     paths = make_report([a, b], tmp_path / "out", formats=("png",))
@@ -155,7 +163,7 @@ def test_several_generators_get_suffixed_figures(tmp_path: Path) -> None:
     }
 
 
-def test_non_finite_rows_are_left_out_and_noted(tmp_path: Path) -> None:
+def test_non_finite_rows_are_left_out_and_noted(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("comm",), seeds=(0, 1), tasks=("synergy",))
     df = pd.read_csv(run / "results.csv", keep_default_na=False)
     df.loc[(df.seed == 1) & (df.metric == "mi_bits") & (df.probe == "linear"), "value"] = float(
@@ -170,7 +178,7 @@ def test_non_finite_rows_are_left_out_and_noted(tmp_path: Path) -> None:
     assert len(_figure_files(paths)) == 3  # accuracy, pid and clustered-PID bars
 
 
-def test_pdf_output_is_reproducible(tmp_path: Path) -> None:
+def test_pdf_output_is_reproducible(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("comm",), seeds=(0,), tasks=("redundancy",))
     first = make_report([run], tmp_path / "a", formats=("pdf",))
     second = make_report([run], tmp_path / "b", formats=("pdf",))
@@ -200,7 +208,7 @@ def test_error_empty_table(tmp_path: Path) -> None:
         make_report([run], tmp_path / "out")
 
 
-def test_error_no_linear_probe_rows(tmp_path: Path) -> None:
+def test_error_no_linear_probe_rows(write_fixture_run, tmp_path: Path) -> None:
     mlp_only = write_fixture_run(tmp_path / "mlp", learners=("comm",), seeds=(0,), probes=("mlp",))
     # A run always probes linearly: its config makes the table incomplete ...
     with pytest.raises(ValueError, match="lacks results its config.json lists"):
@@ -214,7 +222,7 @@ def test_error_no_linear_probe_rows(tmp_path: Path) -> None:
         make_report([normal, mlp_only], tmp_path / "out")
 
 
-def test_error_unknown_format(tmp_path: Path) -> None:
+def test_error_unknown_format(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("comm",), seeds=(0,))
     with pytest.raises(ValueError, match="unsupported figure format"):
         make_report([run], tmp_path / "out", formats=("jpg",))
@@ -243,7 +251,7 @@ def test_style_fonts_are_readable_at_column_width() -> None:
     assert math.isclose(plotstyle.COLUMN_WIDTH, 3.3)
 
 
-def test_published_numbers_are_set_beside_the_run(tmp_path: Path) -> None:
+def test_published_numbers_are_set_beside_the_run(write_fixture_run, tmp_path: Path) -> None:
     """A Trifeature run gets the published table next to its own numbers, with the difference
     computed from the run; a generator without published numbers gets no such section."""
     from pid_bench.published import PUBLISHED
@@ -277,11 +285,9 @@ def test_published_numbers_are_set_beside_the_run(tmp_path: Path) -> None:
 
 def _figures(run_dirs: list[Path]) -> dict[str, object]:
     """name -> matplotlib Figure of every figure of the report of `run_dirs` (not saved)."""
-    from pid_bench import report
-
-    df, _ = report.load_report_table(run_dirs)
-    styles = plotstyle.learner_styles(df["learner"].unique(), report.report_roles(df))
-    section = report._build_section(df, str(df["generator"].iloc[0]), "", styles)
+    df, _ = load_report_table(run_dirs)
+    styles = plotstyle.learner_styles(df["learner"].unique(), report_roles(df))
+    section = build_section(df, str(df["generator"].iloc[0]), "", styles)
     return {f.name: f.figure for f in section.figures}
 
 
@@ -290,7 +296,7 @@ def _legend(fig) -> tuple[str, list[str]]:
     return legend.get_title().get_text(), [t.get_text() for t in legend.get_texts()]
 
 
-def test_bars_mark_label_trained_learners_and_floors(tmp_path: Path) -> None:
+def test_bars_mark_label_trained_learners_and_floors(write_fixture_run, tmp_path: Path) -> None:
     from matplotlib.patches import Rectangle
 
     learners = ("cross", "comm", "shared_private", "supervised", "random", "random_fusion")
@@ -317,13 +323,13 @@ def test_bars_mark_label_trained_learners_and_floors(tmp_path: Path) -> None:
         assert plotstyle.ROLE_LABELS["floor"] in labels
 
 
-def test_plain_learners_get_no_role_legend(tmp_path: Path) -> None:
+def test_plain_learners_get_no_role_legend(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("cross", "comm"), seeds=(0,))
     _, labels = _legend(_figures([run])["accuracy_bars"])
     assert not set(plotstyle.ROLE_LABELS.values()) & set(labels)
 
 
-def test_zero_bars_get_a_visible_marker(tmp_path: Path) -> None:
+def test_zero_bars_get_a_visible_marker(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path / "r", learners=("cross", "comm"), seeds=(0, 1))
     df = pd.read_csv(run / "results.csv", keep_default_na=False)
     zero = (df.learner == "cross") & (df.task == "synergy") & (df.metric == "mi_bits")
@@ -345,7 +351,7 @@ def test_zero_bars_get_a_visible_marker(tmp_path: Path) -> None:
     assert not [line for line in _figures([run])["accuracy_bars"].axes[0].lines if line.get_gid()]
 
 
-def test_every_figure_states_the_number_of_seeds(tmp_path: Path) -> None:
+def test_every_figure_states_the_number_of_seeds(write_fixture_run, tmp_path: Path) -> None:
     curves = write_fixture_run(
         tmp_path / "c", learners=("cross", "supervised"), seeds=(0, 1, 2), epochs=(0, 10, 20)
     )
@@ -366,7 +372,7 @@ def test_every_figure_states_the_number_of_seeds(tmp_path: Path) -> None:
     assert "CoMM (n=2)" in labels and "Cross (n=3)" in labels
 
 
-def test_curves_mark_label_trained_learners_with_dashes(tmp_path: Path) -> None:
+def test_curves_mark_label_trained_learners_with_dashes(write_fixture_run, tmp_path: Path) -> None:
     run = write_fixture_run(
         tmp_path / "c", learners=("comm", "supervised", "random"), seeds=(0,), epochs=(0, 20)
     )
@@ -384,3 +390,30 @@ def test_curves_mark_label_trained_learners_with_dashes(tmp_path: Path) -> None:
     assert plotstyle.ROLE_LINESTYLE["labels"] != plotstyle.ROLE_LINESTYLE["floor"]
     _, labels = _legend(fig)
     assert plotstyle.ROLE_LABELS["labels"] in labels and plotstyle.ROLE_LABELS["floor"] in labels
+
+
+def test_legends_sit_under_their_plots_and_are_never_taller(write_fixture_run, tmp_path) -> None:
+    """Every legend lies under its plot (the axes with their labels) and is no taller than it,
+    even with every learner, per-learner seed counts and both role entries."""
+    from matplotlib.transforms import Bbox
+
+    learners = (*plotstyle.LEARNER_ORDER, "my_plugin_learner")
+    curves = write_fixture_run(tmp_path / "c", learners=learners, seeds=(0, 1), epochs=(0, 10))
+    df = pd.read_csv(curves / "results.csv", keep_default_na=False)
+    df[~((df.learner == "comm") & (df.seed == 1))].to_csv(curves / "results.csv", index=False)
+    (curves / "config.json").unlink()  # a table edited by hand: no run config to complete
+    sweep = write_fixture_run(
+        tmp_path / "s", learners=learners, seeds=(0,), sweep=("noise", [0.0, 1.0])
+    )
+    figures = {**_figures([curves]), **_figures([sweep])}
+    assert {"accuracy_bars", "pid_bars", "learning_curves", "sweep"} <= set(figures)
+    for name, fig in figures.items():
+        with plotstyle.style():
+            fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (legend,) = fig.legends
+        box = legend.get_window_extent(renderer)
+        plot = Bbox.union([ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()])
+        assert box.y1 <= plot.y0 + 1, (name, box, plot)  # under the plot (pixels, y up)
+        assert box.height <= plot.height, (name, box.height, plot.height)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width + 1, name  # within the figure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -13,17 +14,14 @@ from pid_bench.discrimination import learner_roles
 from pid_bench.results import read_runs
 from pid_bench.summary import GROUP_HEADINGS, format_summary, report_pointer
 
-try:
-    from _fixture_results import write_fixture_run
-except ImportError:  # tests/ turned into a package
-    from tests._fixture_results import write_fixture_run
-
 EVERY = ("comm", "cross", "cross_self", "factorcl", "shared_private", "supervised", "random")
 EVERY += ("random_fusion",)
 
 
-def _table(tmp_path: Path, **kw) -> pd.DataFrame:
-    return read_runs([write_fixture_run(tmp_path / "run", **kw)])
+@pytest.fixture
+def table(tmp_path: Path, write_fixture_run) -> Callable[..., pd.DataFrame]:
+    """`table(**kw)`: the results of a fixture run (`write_fixture_run(..., **kw)`)."""
+    return lambda **kw: read_runs([write_fixture_run(tmp_path / "run", **kw)])
 
 
 def _block(text: str, title: str) -> list[str]:
@@ -62,8 +60,8 @@ def test_roles_come_from_the_classes() -> None:
     }
 
 
-def test_three_seeds_groups_std_and_mlp(tmp_path: Path) -> None:
-    df = _table(tmp_path, learners=EVERY, seeds=(0, 1, 2))
+def test_three_seeds_groups_std_and_mlp(table, tmp_path: Path) -> None:
+    df = table(learners=EVERY, seeds=(0, 1, 2))
     text = format_summary(df, EVERY)
     lines = text.splitlines()
     assert lines[0].startswith("mean +- std over 3 seeds (0 1 2)")
@@ -91,8 +89,8 @@ def test_three_seeds_groups_std_and_mlp(tmp_path: Path) -> None:
     assert lines[-1] == "chance 0.250 and true atom 2.00 bits on every task"
 
 
-def test_one_seed_has_no_std(tmp_path: Path) -> None:
-    df = _table(tmp_path, learners=("comm", "supervised"), seeds=(4,))
+def test_one_seed_has_no_std(table, tmp_path: Path) -> None:
+    df = table(learners=("comm", "supervised"), seeds=(4,))
     text = format_summary(df, ("comm", "supervised"))
     assert text.splitlines()[0].startswith("1 seed (4), so no std")
     assert "+-" not in text
@@ -100,8 +98,8 @@ def test_one_seed_has_no_std(tmp_path: Path) -> None:
     assert f"{m:.3f} " in _row(_block(text, "MLP probe"), "comm")
 
 
-def test_seed_counts_that_differ_are_shown_per_learner(tmp_path: Path) -> None:
-    df = _table(tmp_path, learners=("comm", "cross"), seeds=(0, 1, 2))
+def test_seed_counts_that_differ_are_shown_per_learner(table, tmp_path: Path) -> None:
+    df = table(learners=("comm", "cross"), seeds=(0, 1, 2))
     df = df[~((df["learner"] == "comm") & (df["seed"] == 2))]
     text = format_summary(df, ("comm", "cross"))
     assert "n per learner after its name" in text.splitlines()[0]
@@ -110,14 +108,14 @@ def test_seed_counts_that_differ_are_shown_per_learner(tmp_path: Path) -> None:
     assert _row(lin, "cross").startswith("cross (n=3)")
 
 
-def test_without_mlp_probe_says_so(tmp_path: Path) -> None:
-    df = _table(tmp_path, learners=("cross",), seeds=(0,), probes=("linear",))
+def test_without_mlp_probe_says_so(table, tmp_path: Path) -> None:
+    df = table(learners=("cross",), seeds=(0,), probes=("linear",))
     text = format_summary(df, ("cross",))
     assert "MLP probe: not run" in text and "--no-mlp" in text
     assert "linear probe" in text
 
 
-def test_plugin_roles_from_class_attributes(tmp_path: Path) -> None:
+def test_plugin_roles_from_class_attributes(table, tmp_path: Path) -> None:
     """A plug-in trained on labels is marked as a ceiling by its `supervised` attribute; a
     frozen plug-in (a pretrained model) is not a floor for being frozen."""
     src = tmp_path / "plugs.py"
@@ -148,7 +146,7 @@ def test_plugin_roles_from_class_attributes(tmp_path: Path) -> None:
     )
     plugins = {"my_sup": f"{src}:MySupervised", "my_frozen": f"{src}:MyFrozen"}
     assert learner_roles(["my_sup", "my_frozen"], plugins) == {"my_sup": "labels"}
-    df = _table(tmp_path, learners=("my_frozen", "my_sup"), seeds=(0,))
+    df = table(learners=("my_frozen", "my_sup"), seeds=(0,))
     lin = _block(format_summary(df, ("my_sup", "my_frozen"), plugins=plugins), "linear probe")
     assert lin.index(_row(lin, "my_frozen")) < lin.index(GROUP_HEADINGS["labels"])
     assert lin.index(GROUP_HEADINGS["labels"]) < lin.index(_row(lin, "my_sup"))

@@ -7,10 +7,10 @@ Imports, from the CoMM checkout given (Duplums/CoMM), `models.alexnet.AlexNetEnc
 `global_pool=""` (the feature map) and `models.input_adapters.PatchedInputAdapter`, built as
 `configs/train_trifeatures.yaml` builds them (256 channels, stride level 1, patch 1, a 6 x 6
 reference map) but with tokens of width D_MODEL, loads the weights of the recipe in
-`tests/_alexnet_weights.py`, and saves for each case the tokens, the gradient of a fixed linear
-function of the tokens with respect to the input (and, at 224 pixels, to the first conv's and
-the projection's weights) in `alexnet.npz`, with `alexnet.json` naming the repository, its
-commit, the versions and this command. Not run by CI. Needs numpy, torch, einops and
+`alexnet_weights.py` (beside this script), and saves for each case the tokens, the gradient of a
+fixed linear function of the tokens with respect to the input (and, at 224 pixels, to the first
+conv's and the projection's weights) in `alexnet.npz`, with `alexnet.json` naming the
+repository, its commit, the versions and this command. Not run by CI. Needs numpy, torch, einops and
 torchvision (`pip install --no-deps torchvision`; its compiled ops need not load).
 """
 
@@ -26,10 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from _alexnet_weights import (  # noqa: E402
+# alexnet_weights.py sits beside this script, so it imports as a top-level module.
+from alexnet_weights import (
     CONVS,
     alexnet_weights,
     checksum,
@@ -143,7 +141,7 @@ def main() -> None:
         "command": "python tools/fidelity/make_fixtures_alexnet.py --comm "
         f"{args.comm} --out {args.out}",
         "d_model": D_MODEL,
-        "weights": "tests/_alexnet_weights.py alexnet_weights(d_model, seed=0); images: "
+        "weights": "tools/fidelity/alexnet_weights.py alexnet_weights(d_model, seed=0); images: "
         "image_bytes(f'{case}.images', shape) / 255; loss: sum(tokens * "
         "hashed_uniform(f'{case}.probe', tokens.shape))",
         "weight_sha256": {k: checksum(v) for k, v in weights.items()},

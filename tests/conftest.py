@@ -1,25 +1,29 @@
-"""A small synthetic, schema-valid results table for testing reports and regression checks.
+"""Fixtures shared by the test modules (each test module imports no other).
 
-`write_fixture_run` writes what a `pid-bench run` folder holds (results.csv and config.json)
-with plausible numbers: each learner captures a known fraction of each task's atom (CLIP-style
-`cross` keeps redundancy only, `comm` also uniqueness and most synergy, ...), plus small
-seeded noise. Nothing is trained, so it takes milliseconds.
+- `write_fixture_run`: writes a small synthetic, schema-valid run folder (results.csv and
+  config.json, what `pid-bench run` writes) with plausible numbers: each learner captures a
+  known fraction of each task's atom (CLIP-style `cross` keeps redundancy only, `comm` also
+  uniqueness and most synergy, ...), plus small seeded noise. Nothing is trained, so it takes
+  milliseconds. For reports, summaries and regression checks.
+- `latent_data`: two 3-D modalities holding well-separated latent bits and a label, on which
+  every estimator has a known PID. For the estimators.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from generators.base import TASKS
 from pid_bench.results import COLUMNS, validate
 from pid_bench.seeding import derive_seed
 
-TASKS: tuple[str, ...] = ("redundancy", "unique1", "unique2", "synergy")
 DEFAULT_LEARNERS: tuple[str, ...] = ("cross", "cross_self", "comm", "supervised", "random")
 
 #: Fraction of each task's atom a learner's representation keeps at the end of training.
@@ -45,7 +49,7 @@ def _skill(learner: str, task: str) -> float:
     return 0.3 + 0.6 * (derive_seed(0, "fixture-skill", learner, task) % 1000) / 1000
 
 
-def write_fixture_run(
+def _write_fixture_run(
     dir: str | Path,
     *,
     learners: Sequence[str] = DEFAULT_LEARNERS,
@@ -198,3 +202,32 @@ def _as_float(v: float | str) -> float:
 
 def _probe_every(epochs: list[int]) -> int:
     return 0 if len(epochs) < 2 else int(np.diff(sorted(epochs)).min())
+
+
+@pytest.fixture(scope="session")
+def write_fixture_run() -> Callable[..., Path]:
+    """`_write_fixture_run`: a synthetic run folder in the directory given."""
+    return _write_fixture_run
+
+
+def _latent_data(n: int, label: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two 3-D modalities holding well-separated discrete factors, plus one label.
+
+    x1 holds (s, u), x2 holds (s, v): s shared, u and v private, all uniform bits, each
+    encoded as a +-3 offset on one coordinate plus unit noise and one pure-noise coordinate.
+    `label`: "redundancy" (y = s, 1 bit of R), "unique1" (y = u, 1 bit of U1) or "synergy"
+    (y = u xor v, 1 bit of S).
+    """
+    rng = np.random.default_rng(seed)
+    s, u, v = (rng.integers(0, 2, n) for _ in range(3))
+    noise = rng.normal(scale=0.3, size=(2, n, 3))
+    x1 = np.stack([6.0 * s, 6.0 * u, np.zeros(n)], axis=1) + noise[0]
+    x2 = np.stack([6.0 * s, 6.0 * v, np.zeros(n)], axis=1) + noise[1]
+    y = {"redundancy": s, "unique1": u, "synergy": u ^ v}[label]
+    return x1, x2, y
+
+
+@pytest.fixture(scope="session")
+def latent_data() -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """`_latent_data`: (x1, x2, y) with one bit of the atom the label names."""
+    return _latent_data

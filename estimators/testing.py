@@ -1,4 +1,4 @@
-"""Seeded hard joints for the BROJA solver, shared by the slow stress test and its benchmark.
+"""Seeded hard joints for the BROJA solver, shared by the stress tests and their benchmark.
 
 Sizes 2..8 per axis, four kinds in turn: dense; sparse (exact zeros); near-deterministic
 (y a function of (x1, x2) plus noise between 1e-14 and 1e-3 of the mass); masses spread over
