@@ -23,11 +23,14 @@ that training on the file uses the same views as training on the generated datas
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -38,6 +41,34 @@ from .base import VIEW_BUILDERS, BimodalDataset, Split
 FORMAT = "pid-bench-dataset"
 VERSION = 1
 _ATOMS = ("redundancy", "unique1", "unique2", "synergy", "mutual_info")
+
+
+@contextlib.contextmanager
+def open_atomic(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A binary file to write `path` through: a temporary file in the same folder, renamed
+    onto `path` once written and synced, so that `path` is either absent (or as it was) or
+    whole, even on a full disk or a killed process. If the writing fails, the temporary file
+    is removed and the error raised.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    # os.open rather than tempfile: the file gets the umask's permissions, as open() gives
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Write `data` (text as UTF-8) to `path` atomically (`open_atomic`)."""
+    with open_atomic(path) as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def _split_keys(ds: BimodalDataset) -> dict[str, Split]:
@@ -77,7 +108,10 @@ def fingerprint(ds: BimodalDataset) -> str:
 
 
 def save_npz(ds: BimodalDataset, path: str | os.PathLike[str]) -> Path:
-    """Write `ds` to `path` (exactly that name; no suffix is added) and return the path."""
+    """Write `ds` to `path` (exactly that name; no suffix is added) and return the path.
+
+    The file is written atomically (`open_atomic`): a failed write leaves no file at `path`
+    and no temporary file beside it."""
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
     splits_meta: dict[str, dict[str, Any]] = {}
@@ -104,7 +138,7 @@ def save_npz(ds: BimodalDataset, path: str | os.PathLike[str]) -> Path:
         "fingerprint": fingerprint(ds),
     }
     arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
-    with open(path, "wb") as f:
+    with open_atomic(path) as f:
         np.savez(f, **arrays)
     return path
 

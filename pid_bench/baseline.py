@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from generators.io import write_atomic
 from pid_bench.results import CAPTURE_METRICS, coerce, read_runs, summarise
 
 BASELINE_FORMAT = "pid-bench-baseline"
@@ -87,7 +88,7 @@ def write_baseline(df: pd.DataFrame, path: str | Path) -> Path:
     baseline = make_baseline(df)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_atomic(p, json.dumps(baseline, indent=2, sort_keys=True) + "\n")
     return p
 
 

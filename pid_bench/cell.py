@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 import generators
 from generators.base import TASK_ATOM, BimodalDataset, Split
+from generators.io import open_atomic
 from pid_bench import probes
 from pid_bench.learners import Learner
 from pid_bench.learners.base import LearnerError, failed
@@ -301,7 +302,7 @@ def _run_cell(
     if emb_dir is not None and keep:
         suffix = f"_{cell.train_task}" if cell.train_task else ""
         emb_dir.mkdir(parents=True, exist_ok=True)
-        with open(emb_dir / part_name(cell), "wb") as f:
+        with open_atomic(emb_dir / part_name(cell)) as f:
             np.savez(f, **{k + suffix: v for k, v in keep.items()})
     elapsed = time.perf_counter() - t0
     for r in rows:

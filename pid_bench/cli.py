@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -420,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from pid_bench.learners.base import LearnerError
+
+    # a warning is one line, as errors are: `pid-bench report: warning: ...`
+    warnings.formatwarning = lambda msg, *_a, **_k: f"pid-bench {args.command}: warning: {msg}\n"
 
     try:
         return args.func(args)

@@ -29,6 +29,7 @@ import numpy as np
 
 from generators.base import BimodalDataset
 from generators.io import fingerprint as dataset_fingerprint
+from generators.io import open_atomic
 
 #: The per-representation entries; each may also carry a `_<task>` suffix.
 ARRAY_KEYS: tuple[str, ...] = ("z_train", "z_test", "z1_test", "z2_test")
@@ -65,7 +66,8 @@ def save_embeddings(
     """Write embeddings in the layout above; `data` is the dataset or its fingerprint.
 
     `per_task[task]` holds the entries of a task scored on its own model (keys as above,
-    without the suffix). The file is written as given; `score` validates it.
+    without the suffix). The file is written as given (atomically: a failed write leaves
+    nothing at `path`); `score` validates it.
     """
     fp = data if isinstance(data, str) else dataset_fingerprint(data)
     entries: dict[str, np.ndarray] = {"fingerprint": np.array(fp)}
@@ -76,7 +78,7 @@ def save_embeddings(
     if epoch is not None:
         entries["epoch"] = np.array(int(epoch))
     path = Path(path)
-    with open(path, "wb") as f:
+    with open_atomic(path) as f:
         np.savez(f, **entries)
     return path
 

@@ -24,6 +24,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from generators.io import write_atomic
 from pid_bench import envinfo
 from pid_bench.cell import Cell, Rows, RunFailed
 from pid_bench.learners.base import LearnerError
@@ -437,7 +438,7 @@ def _write_files(t: Task, files: dict[str, bytes]) -> None:
         if folder is None:
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
+        write_atomic(folder / name, data)
 
 
 def _worker_info() -> dict[str, Any]:

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 #: Columns of the results table, in order.
@@ -36,6 +39,65 @@ COLUMNS: tuple[str, ...] = (
 
 #: Metrics that measure interaction capture (what regression checks compare).
 CAPTURE_METRICS: tuple[str, ...] = ("balanced_accuracy", "mi_bits", "capture")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    raise TypeError(f"cannot write {type(o).__name__} to a results file")
+
+
+def rows_checksum(rows: list[dict[str, Any]]) -> str:
+    """SHA-256 of result rows as JSON (sorted keys): what a cell file records of its rows.
+
+    Python's JSON floats round-trip exactly, so rows read back from a cell file give the
+    checksum they were written with, unless the file was edited."""
+    text = json.dumps(rows, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cell_text(cell: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """The content of a cell file: the cell, its result rows and their checksum."""
+    doc = {"cell": cell, "rows": rows, "sha256": rows_checksum(rows)}
+    return json.dumps(doc, default=_json_default)
+
+
+def read_cell(path: Path, *, unchecked_ok: bool = False) -> tuple[list[dict[str, Any]], bool]:
+    """The result rows of a cell file, and whether they carried a checksum.
+
+    ValueError naming the file when it is not a cell file, when its rows do not match their
+    checksum (the file was edited), or when it has no checksum, unless `unchecked_ok`
+    (cell files written before cells carried checksums)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows = doc["rows"]
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(
+            f"{path} is not a cell file written by pid-bench run; delete it to re-run that "
+            "cell, or pass --force to start the run over"
+        ) from None
+    recorded = doc.get("sha256")
+    if recorded is None:
+        if unchecked_ok:
+            return rows, False
+        raise ValueError(
+            f"{path} carries no checksum of its rows (written by an older pid-bench, or by "
+            "hand), so they cannot be trusted; delete it to re-run that cell, or pass --force "
+            "to start the run over"
+        )
+    if recorded != rows_checksum(rows):
+        raise ValueError(
+            f"{path}: its rows do not match the checksum written with them, so the cell file "
+            "was edited after the run wrote it; delete it and run the same command again to "
+            "re-run that cell"
+        )
+    return rows, True
 
 
 def validate(df: pd.DataFrame) -> pd.DataFrame:
@@ -106,12 +168,19 @@ def check_complete(df: pd.DataFrame, path: str | Path) -> None:
             rows, digest = int(m["rows"]), str(m["sha256"])
         except (ValueError, KeyError, TypeError):
             raise ValueError(f"{manifest} is not a pid-bench manifest") from None
-        if len(df) != rows or hashlib.sha256(p.read_bytes()).hexdigest() != digest:
+        if len(df) != rows:
             raise ValueError(
-                f"{p} has {len(df)} rows and the run wrote {rows}, or its content changed: the "
-                f"table was cut or edited. Re-run the run command into {folder} to rewrite it "
+                f"{p} has {len(df)} rows and the run wrote {rows}: the table was cut or "
+                f"edited. Re-run the run command into {folder} to rewrite it (finished cells "
+                "are kept), or remove manifest.json to use the file as it is"
+            )
+        if hashlib.sha256(p.read_bytes()).hexdigest() != digest:
+            raise ValueError(
+                f"{p} does not match the checksum in {manifest}: the table was edited after "
+                f"the run wrote it. Re-run the run command into {folder} to rewrite it "
                 "(finished cells are kept), or remove manifest.json to use the file as it is"
             )
+    _check_cells(folder / "cells")
     config = folder / "config.json"
     if not config.is_file():
         return
@@ -139,6 +208,23 @@ def check_complete(df: pd.DataFrame, path: str | Path) -> None:
             f"{p} lacks results its config.json lists ({'; '.join(listed)}"
             f"{f' and {more} more' if more else ''}): the table was cut or the run did not "
             f"finish; run the same command again into {folder} to complete it"
+        )
+
+
+def _check_cells(cells: Path) -> None:
+    """ValueError naming the first cell file in `cells` whose rows do not match their
+    checksum; a warning for cell files without one (written before cells had checksums)."""
+    if not cells.is_dir():
+        return
+    unchecked = [
+        p.name for p in sorted(cells.glob("*.json")) if not read_cell(p, unchecked_ok=True)[1]
+    ]
+    if unchecked:
+        warnings.warn(
+            f"{len(unchecked)} cell file(s) in {cells} carry no checksum (written before "
+            "pid-bench recorded one), so they were not verified",
+            UserWarning,
+            stacklevel=2,
         )
 
 

@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from generators.base import BimodalDataset
-from generators.io import fingerprint
+from generators.io import fingerprint, write_atomic
 from pid_bench import envinfo
 from pid_bench.cell import Cell, Rows, RunFailed, dataset_for_seed, part_name
-from pid_bench.results import COLUMNS
+from pid_bench.results import COLUMNS, cell_text, read_cell
 from pid_bench.runconfig import RunConfig, config_dict, learner_cls
 from pid_bench.training import resolve_device
 
@@ -54,39 +54,15 @@ def cell_file(cells_dir: Path, cell: Cell) -> Path:
     return cells_dir / f"{cell.learner}_seed{cell.seed}_{cell.group}.json"
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    raise TypeError(f"cannot write {type(o).__name__} to a results file")
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write `path` so that it is either absent or whole, even if the process is killed."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_cell(cells_dir: Path, cell: Cell, rows: list[dict[str, Any]]) -> None:
-    text = json.dumps({"cell": asdict(cell), "rows": rows}, default=_json_default)
-    write_atomic(cell_file(cells_dir, cell), text)
+    """Write `cell`'s rows with their checksum (`results.cell_text`), atomically."""
+    write_atomic(cell_file(cells_dir, cell), cell_text(asdict(cell), rows))
 
 
 def load_cell(path: Path) -> Rows:
-    try:
-        return json.loads(path.read_text())["rows"]
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(
-            f"{path} is not a cell file written by pid-bench run; delete it to re-run that "
-            "cell, or pass --force to start the run over"
-        ) from None
+    """`path`'s rows; ValueError naming it when it is not a cell file, was edited (its rows
+    do not match their checksum) or has no checksum (`results.read_cell`)."""
+    return read_cell(path)[0]
 
 
 def _config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -288,7 +264,7 @@ def write_table(
     if not df.empty:
         write_atomic(partial, data)
     records = failure_records(failures)
-    (out / "failures.json").write_text(json.dumps(records, indent=2))
+    write_atomic(out / "failures.json", json.dumps(records, indent=2))
     done = n_cells - len(failures)
     kept = (
         f"the {done} cells that finished are in {partial}, not results.csv (the run is "

@@ -243,6 +243,9 @@ def _open_run(
     if resumed and not r.cells_dir.is_dir() and (out / "results.csv").is_file():
         r.finished_before = True
         return r
+    for c in cells:  # an edited cell is refused before anything runs
+        if r.is_done(c):
+            load_cell(cell_file(r.cells_dir, c))
     r.todo = [Task(cfg, c, out / "logs", emb_dir) for c in cells if not r.is_done(c)]
     n_done = len(cells) - len(r.todo)
     if resumed and not quiet:

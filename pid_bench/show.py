@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from generators.base import TASKS, BimodalDataset, Split
+from generators.io import open_atomic
 
 _TASK_SHORT = dict(zip(TASKS, ("R", "U1", "U2", "S"), strict=True))
 
@@ -149,7 +150,8 @@ def _save(fig: Any, out: str | Path) -> Path:
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    with open_atomic(out) as f:
+        fig.savefig(f, dpi=120, format=out.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -13,6 +14,7 @@ import torch
 from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
+from generators.io import write_atomic
 from pid_bench.config import TrainConfig
 from pid_bench.learners.base import Learner, LearnerError, failed
 
@@ -222,10 +224,11 @@ def train(
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         keys = list(dict.fromkeys(k for r in log for k in r))
-        with open(log_path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            w.writerows(log)
+        text = io.StringIO(newline="")
+        w = csv.DictWriter(text, fieldnames=keys)
+        w.writeheader()
+        w.writerows(log)
+        write_atomic(log_path, text.getvalue())
     return log
 
 

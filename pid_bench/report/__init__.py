@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from generators.base import TASKS
+from generators.io import write_atomic
 from pid_bench import plotstyle
 from pid_bench.report.data import (
     ATOM_SYMBOL,
@@ -89,7 +90,7 @@ def make_report(
 
     blocks = summary_blocks(df, sections, notes, run_dirs)
     md_path = out_dir / "summary.md"
-    md_path.write_text(render_markdown(blocks), encoding="utf-8")
+    write_atomic(md_path, render_markdown(blocks))
     html_path = out_dir / "summary.html"
-    html_path.write_text(render_html(blocks), encoding="utf-8")
+    write_atomic(html_path, render_html(blocks))
     return [*written, md_path, html_path]

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from generators.io import open_atomic, write_atomic
 from pid_bench import plotstyle
 from pid_bench.report.data import (
     ACC_LABEL,
@@ -384,10 +385,11 @@ def write_figure(fig: Fig, out_dir: Path, formats: Sequence[str]) -> list[Path]:
         for fmt in formats:
             path = out_dir / f"{fig.name}.{fmt}"
             if fmt == "png":
-                path.write_bytes(fig.png)
+                write_atomic(path, fig.png)
             else:
                 meta = {"CreationDate": None} if fmt == "pdf" else {"Date": None}
-                fig.figure.savefig(path, format=fmt, metadata=meta)
+                with open_atomic(path) as f:
+                    fig.figure.savefig(f, format=fmt, metadata=meta)
             paths.append(path)
     fig.figure = None  # free the figure; only the PNG bytes are needed from here on
     return paths
