@@ -10,6 +10,8 @@ killed process could leave half-written is written atomically (`write_atomic`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import inspect
 import io
@@ -18,6 +20,7 @@ import os
 import platform
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +46,8 @@ CELLS_DIR = "cells"
 #: refused by `report` and `check` instead of being drawn as if complete.
 MANIFEST = "manifest.json"
 _STALE = ("results.csv", "results.csv.partial", "failures.json", MANIFEST)
+#: Held while a run writes its folder: one run per folder.
+LOCK = "run.lock"
 
 
 def new_run_id() -> str:
@@ -65,6 +70,60 @@ def load_cell(path: Path) -> Rows:
     return read_cell(path)[0]
 
 
+@contextlib.contextmanager
+def run_lock(out: Path) -> Iterator[Path]:
+    """Hold `out/run.lock` while the body writes the folder `out`; ValueError naming the
+    holder (pid, host, start) when another live process holds it.
+
+    The lock is an exclusive `flock` on the file, which the kernel releases when its process
+    ends however it ends (SIGKILL included), so a lock left by a dead process is stale by
+    construction and taken over; the file says who holds it (pid, host, start) for the
+    message, and is removed when the body ends.
+    """
+    path = out / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ValueError(_held_message(out, path)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:  # the holder before us may have removed the file between our open and flock
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        me = {
+            "pid": os.getpid(),
+            "host": platform.node(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)  # before unlocking, so that no one locks a removed file
+        os.close(fd)
+
+
+def _held_message(out: Path, path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        who = f"pid {int(holder['pid'])} on {holder['host']}, since {holder['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        who = "a process that has not yet written its pid"
+    return (
+        f"{out} is being written by another pid-bench run ({who}; {path}): wait for it to "
+        "end or choose another --out"
+    )
+
+
 def _config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted keys where two JSON configs differ, as `key: old -> new`."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -81,20 +140,30 @@ def prepare_run_folder(
     force: bool,
     ds0: BimodalDataset,
     *,
+    locks: contextlib.ExitStack,
     resumable: bool = True,
     jobs: int = 1,
     executor: Executor | None = None,
 ) -> tuple[Path, dict[str, Any], bool]:
     """Create or reopen the run folder: (folder, environment, whether it resumes a run).
 
-    A folder holding a run of the same config (and code) is resumed; one holding another
-    run is refused unless `force`, which clears it first. The folder gets config.json,
-    environment.json (one entry per execution in `executions`) and true_pid.json.
+    The folder is locked first (`run_lock`, released when `locks` closes): a folder another
+    live run writes is refused. A folder holding a run of the same config (and code) is
+    resumed; one holding another run is refused unless `force`, which clears it first. The
+    folder gets config.json, environment.json (one entry per execution in `executions`) and
+    true_pid.json.
     """
     run_id = new_run_id()
     out = Path(out) if out else Path("runs") / run_id
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder (created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(
+            f"cannot write the run folder {out}: {e.strerror or e}; choose a writable --out"
+        ) from None
+    locks.enter_context(run_lock(out))
     new_cfg = json.loads(json.dumps(config_dict(cfg), default=str))
     resume = False
     if force:
@@ -105,7 +174,6 @@ def prepare_run_folder(
     elif (out / "results.csv").exists():
         raise ValueError(f"{out} already holds results.csv; choose another --out or pass --force")
     try:
-        out.mkdir(parents=True, exist_ok=True)
         if resume:
             env = json.loads((out / "environment.json").read_text())
             for stale in _STALE[1:]:  # a resumed run rewrites what its last try left

@@ -15,6 +15,7 @@ are re-exported from their modules.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -178,8 +179,24 @@ def run_grid(
     ex = executor
     if isinstance(executor, str):
         ex = make_executor(executor, jobs=jobs, address=address, retries=retries, quiet=quiet)
+    # each folder stays locked (`run_lock`) until its table is written
+    with contextlib.ExitStack() as locks:
+        return _run_locked(runs, locks, ex, jobs, quiet, force, save_embeddings)
+
+
+def _run_locked(
+    runs: list[tuple[RunConfig, Path | str | None]],
+    locks: contextlib.ExitStack,
+    ex: Executor,
+    jobs: int,
+    quiet: bool,
+    force: bool,
+    save_embeddings: bool,
+) -> list[tuple[pd.DataFrame, Path]]:
     try:
-        opened = [_open_run(cfg, out, force, save_embeddings, ex, jobs, quiet) for cfg, out in runs]
+        opened = [
+            _open_run(cfg, out, force, save_embeddings, ex, jobs, quiet, locks) for cfg, out in runs
+        ]
         owner = {id(t): r for r in opened for t in r.todo}
         tasks = [t for r in opened for t in r.todo]
         n_cells = sum(len(r.cells) for r in opened)
@@ -234,9 +251,12 @@ def _open_run(
     ex: Executor,
     jobs: int,
     quiet: bool,
+    locks: contextlib.ExitStack,
 ) -> _OpenRun:
     ds0 = dataset_for_seed(cfg, cfg.seeds[0])
-    out, env, resumed = prepare_run_folder(cfg, out, force, ds0, jobs=jobs, executor=ex)
+    out, env, resumed = prepare_run_folder(
+        cfg, out, force, ds0, locks=locks, jobs=jobs, executor=ex
+    )
     cells = plan_cells(cfg)
     emb_dir = out / "embeddings" if save_embeddings else None
     r = _OpenRun(cfg, out, env, cells, emb_dir, [])

@@ -7,6 +7,7 @@ the embeddings of a dataset file's rows, and the results go to a run folder that
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import replace
@@ -73,22 +74,23 @@ def score(
     ds = dataset_for_seed(cfg, seed)
     tasks = tuple(t for t in cfg.tasks if t in ds.tasks)
     arrays, epoch = load_embeddings(embeddings, ds, tasks, data_name=str(data))
-    out, env, _ = prepare_run_folder(cfg, out, force, ds, resumable=False)
-    run_id = env["run_id"]
-    t0 = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    with threadpool_limits(limits=PROBE_THREADS):
-        for task in tasks:
-            cell = Cell(int(seed), name, (task,), "")
-            sub = probe_subset(ds, cell, cfg.probe.max_train)
-            a = arrays[task]
-            rows += probe_embeddings(
-                cfg, ds, cell, sub, a.z_train[sub], a.z_test, a.unimodal, epoch, True
-            )
-    elapsed = time.perf_counter() - t0
-    for r in rows:
-        r["elapsed_s"] = elapsed
-        r["device"] = "cpu"  # probes are scikit-learn: CPU whatever made the embeddings
-    df = results_table(rows, cfg, env, run_id)
-    write_table(df, out, [], len(tasks))
-    return df, out
+    with contextlib.ExitStack() as locks:  # the folder is locked until the table is written
+        out, env, _ = prepare_run_folder(cfg, out, force, ds, locks=locks, resumable=False)
+        run_id = env["run_id"]
+        t0 = time.perf_counter()
+        rows: list[dict[str, Any]] = []
+        with threadpool_limits(limits=PROBE_THREADS):
+            for task in tasks:
+                cell = Cell(int(seed), name, (task,), "")
+                sub = probe_subset(ds, cell, cfg.probe.max_train)
+                a = arrays[task]
+                rows += probe_embeddings(
+                    cfg, ds, cell, sub, a.z_train[sub], a.z_test, a.unimodal, epoch, True
+                )
+        elapsed = time.perf_counter() - t0
+        for r in rows:
+            r["elapsed_s"] = elapsed
+            r["device"] = "cpu"  # probes are scikit-learn: CPU whatever made the embeddings
+        df = results_table(rows, cfg, env, run_id)
+        write_table(df, out, [], len(tasks))
+        return df, out
