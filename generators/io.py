@@ -28,6 +28,8 @@ import hashlib
 import json
 import os
 import uuid
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -69,6 +71,54 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     """Write `data` (text as UTF-8) to `path` atomically (`open_atomic`)."""
     with open_atomic(path) as f:
         f.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def read_npz(path: str | os.PathLike[str], what: str) -> dict[str, np.ndarray]:
+    """Every array of the `.npz` file `path`, read whole; ValueError with one line naming the
+    file and what is wrong: missing, empty, not an `.npz` (text, a `.npy`, another format),
+    truncated or damaged, or holding Python objects. `what` names the file's role in the
+    messages (e.g. "dataset file")."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such {what}: {path}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    if not head:
+        raise ValueError(f"{path}: empty file (0 bytes); expected an .npz {what}")
+    if not head.startswith(b"PK"):
+        kind = (
+            "a .npy file of one array"
+            if head.startswith(b"\x93NUMPY")
+            else "text"
+            if _looks_like_text(head)
+            else "another format (no zip archive)"
+        )
+        raise ValueError(f"{path}: not an .npz file but {kind}; expected an .npz {what}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise ValueError(
+                f"{path}: holds Python objects (pickles); a {what} holds plain arrays only"
+            ) from None
+        raise ValueError(f"{path}: damaged {what} ({e})") from None
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError, KeyError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(
+            f"{path}: truncated or damaged .npz ({reason}); write the {what} again"
+        ) from None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _split_keys(ds: BimodalDataset) -> dict[str, Split]:
@@ -146,45 +196,39 @@ def save_npz(ds: BimodalDataset, path: str | os.PathLike[str]) -> Path:
 def load_npz(path: str | os.PathLike[str]) -> BimodalDataset:
     """Read a dataset written by `save_npz`."""
     path = Path(path)
+    npz = read_npz(path, "dataset file")
+    meta = _meta(path, npz)
+    missing = [k for k in _expected_keys(meta) if k not in npz]
+    if missing:
+        raise ValueError(f"{path}: dataset file is missing entries {', '.join(missing)}")
+    splits = {
+        key: Split(
+            x1=npz[f"{key}_x1"],
+            x2=npz[f"{key}_x2"],
+            labels={t: npz[f"{key}_y_{t}"] for t in info["labels"]},
+            latents={f: npz[f"{key}_latent_{f}"] for f in info["latents"]},
+        )
+        for key, info in meta["splits"].items()
+    }
+    _check_splits(path, splits)
     try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable .npz dataset file ({e})") from None
-    with npz:
-        if "meta" not in npz.files:
-            raise ValueError(f"{path}: not a pid-bench dataset (no 'meta' entry)")
-        meta = json.loads(str(npz["meta"]))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a pid-bench dataset (format {meta.get('format')!r})")
-        if meta.get("version") != VERSION:
-            raise ValueError(
-                f"{path}: dataset file version {meta.get('version')!r}; this code reads "
-                f"version {VERSION}"
-            )
-        missing = [k for k in _expected_keys(meta) if k not in npz.files]
-        if missing:
-            raise ValueError(f"{path}: dataset file is missing entries {', '.join(missing)}")
-        splits = {
-            key: Split(
-                x1=npz[f"{key}_x1"],
-                x2=npz[f"{key}_x2"],
-                labels={t: npz[f"{key}_y_{t}"] for t in info["labels"]},
-                latents={f: npz[f"{key}_latent_{f}"] for f in info["latents"]},
-            )
-            for key, info in meta["splits"].items()
-        }
-    ds = BimodalDataset(
-        name=meta["name"],
-        params=meta["params"],
-        train=splits["train"],
-        test=splits["test"],
-        true_pid={task: PIDResult(**d) for task, d in meta["true_pid"].items()},
-        n_classes={task: int(k) for task, k in meta["n_classes"].items()},
-        pretrain={task: splits[f"pretrain_{task}"] for task in meta["pretrain"]},
-        latent_gaussian_pid={
-            f: PIDResult(**d) for f, d in meta.get("latent_gaussian_pid", {}).items()
-        },
-    )
+        ds = BimodalDataset(
+            name=str(meta["name"]),
+            params=meta["params"],
+            train=splits["train"],
+            test=splits["test"],
+            true_pid={task: PIDResult(**d) for task, d in meta["true_pid"].items()},
+            n_classes={task: int(k) for task, k in meta["n_classes"].items()},
+            pretrain={task: splits[f"pretrain_{task}"] for task in meta["pretrain"]},
+            latent_gaussian_pid={
+                f: PIDResult(**d) for f, d in meta.get("latent_gaussian_pid", {}).items()
+            },
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ValueError(
+            f"{path}: entry 'meta' does not describe the dataset ({type(e).__name__}: {e})"
+        ) from None
+    _check_labels(path, ds)
     if ds.name in VIEW_BUILDERS:
         # The view source is a deterministic function of the recorded parameters.
         try:
@@ -202,6 +246,96 @@ def load_npz(path: str | os.PathLike[str]) -> BimodalDataset:
             "`pid-bench generate` wrote it: generate it again"
         )
     return ds
+
+
+def _meta(path: Path, npz: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The `meta` entry of a dataset file, checked: JSON, this format and version, splits."""
+    if "meta" not in npz:
+        raise ValueError(f"{path}: not a pid-bench dataset (no 'meta' entry)")
+    raw = npz["meta"]
+    if raw.ndim != 0 or raw.dtype.kind not in "US":
+        raise ValueError(
+            f"{path}: entry 'meta' must be one JSON string, got {raw.dtype} {raw.shape}"
+        )
+    try:
+        meta = json.loads(str(raw.item().decode() if raw.dtype.kind == "S" else raw.item()))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: entry 'meta' is not JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: entry 'meta' must be a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a pid-bench dataset (format {meta.get('format')!r})")
+    if meta.get("version") != VERSION:
+        raise ValueError(
+            f"{path}: dataset file version {meta.get('version')!r}; this code reads "
+            f"version {VERSION}"
+        )
+    splits = meta.get("splits")
+    ok = isinstance(splits, dict) and {"train", "test"} <= set(splits)
+    ok = ok and all(
+        isinstance(i, dict)
+        and isinstance(i.get("labels"), list)
+        and isinstance(i.get("latents"), list)
+        for i in splits.values()
+    )
+    if not ok:
+        raise ValueError(
+            f"{path}: entry 'meta' lacks a valid 'splits' (train and test, each with its "
+            "labels and latents)"
+        )
+    return meta
+
+
+def _check_splits(path: Path, splits: dict[str, Split]) -> None:
+    """Each split's arrays have one row per sample (as many rows in x1, x2, every label and
+    latent), labels are 1-D integers, and every split has the modalities' shapes of train.
+    Checked whether or not the file records a fingerprint."""
+    shapes = None
+    for key, s in splits.items():
+        for name, a in (("x1", s.x1), ("x2", s.x2)):
+            if a.ndim < 2 or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+                raise ValueError(
+                    f"{path}: {key}_{name} must be numbers with one row per sample (2-D or "
+                    f"more), got {a.dtype} {a.shape}"
+                )
+        n = len(s.x1)
+        counts = {f"{key}_x1": n, f"{key}_x2": len(s.x2)}
+        counts.update({f"{key}_y_{t}": len(y) if y.ndim else -1 for t, y in s.labels.items()})
+        counts.update({f"{key}_latent_{f}": len(z) if z.ndim else -1 for f, z in s.latents.items()})
+        if n == 0:
+            raise ValueError(f"{path}: the {key} split has no rows")
+        if len(set(counts.values())) > 1:
+            shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v != n)
+            raise ValueError(
+                f"{path}: the {key} split's arrays have unequal row counts ({key}_x1 {n}, "
+                f"{shown}); each needs one row per sample"
+            )
+        for t, y in s.labels.items():
+            if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+                raise ValueError(
+                    f"{path}: {key}_y_{t} must be 1-D integer class labels, got {y.dtype} {y.shape}"
+                )
+        here = (s.x1.shape[1:], s.x2.shape[1:])
+        if shapes is not None and here != shapes:
+            raise ValueError(
+                f"{path}: the {key} split's samples have shapes {here[0]} and {here[1]}, "
+                f"train's {shapes[0]} and {shapes[1]}"
+            )
+        shapes = shapes or here
+
+
+def _check_labels(path: Path, ds: BimodalDataset) -> None:
+    """Every split's labels of a task lie in 0..n_classes-1."""
+    for key, s in _split_keys(ds).items():
+        for t, y in s.labels.items():
+            k = ds.n_classes.get(t)
+            if k is None:
+                raise ValueError(f"{path}: task {t!r} of the {key} split has no n_classes in meta")
+            if y.size and (y.min() < 0 or y.max() >= k):
+                raise ValueError(
+                    f"{path}: {key}_y_{t} holds labels outside 0..{k - 1} "
+                    f"({int(y.min())}..{int(y.max())})"
+                )
 
 
 def _expected_keys(meta: dict[str, Any]) -> list[str]:

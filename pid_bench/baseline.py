@@ -101,7 +101,10 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
             f"`pid-bench baseline RUN_DIR --out {p}`"
         )
     try:
-        baseline = json.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+        if not text.strip():
+            raise CheckInputError(f"{p}: empty file; expected a pid-bench baseline (JSON)")
+        baseline = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckInputError(f"{p} is not a pid-bench baseline: invalid JSON ({e})") from None
     validate_baseline(baseline, str(p))

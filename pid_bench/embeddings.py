@@ -29,7 +29,7 @@ import numpy as np
 
 from generators.base import BimodalDataset
 from generators.io import fingerprint as dataset_fingerprint
-from generators.io import open_atomic
+from generators.io import open_atomic, read_npz
 
 #: The per-representation entries; each may also carry a `_<task>` suffix.
 ARRAY_KEYS: tuple[str, ...] = ("z_train", "z_test", "z1_test", "z2_test")
@@ -91,21 +91,13 @@ def load_embeddings(
 ) -> tuple[dict[str, TaskEmbeddings], int]:
     """The embeddings scored on each of `tasks`, and the recorded epoch, checked against `ds`.
 
-    ValueError with one line saying what is wrong: not a readable `.npz`, no or another
+    ValueError with one line saying what is wrong: not a readable `.npz` (missing, empty,
+    text, truncated: `generators.io.read_npz`), no or another
     fingerprint, unknown entries, a task without embeddings, wrong row counts or shapes,
     NaN or inf.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no such embeddings file: {path}")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable .npz file of embeddings ({e})") from None
-    if not hasattr(npz, "files"):
-        raise ValueError(f"{path}: holds a single array, not an .npz file of named embeddings")
-    with npz:
-        entries = {k: npz[k] for k in npz.files}
+    entries = read_npz(path, "embeddings file")
     _check_fingerprint(path, entries, dataset_fingerprint(ds), data_name)
     suffixes = {f"_{t}" for t in ds.tasks}
     allowed = set(META_KEYS) | set(ARRAY_KEYS)

@@ -51,6 +51,33 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"cannot write {type(o).__name__} to a results file")
 
 
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in `path`; ValueError with one line naming the file and what is wrong
+    (unreadable, not UTF-8, empty, not JSON, not an object). `what` names its role."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: the {what} is not text (not UTF-8)") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+    if not text.strip():
+        raise ValueError(f"{path}: empty file; expected the {what} (JSON)")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path}: the {what} is not JSON ({e.msg} at line {e.lineno} column {e.colno})"
+        ) from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: the {what} must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+#: Keys every result row of a cell file has.
+_CELL_ROW_KEYS = frozenset({"learner", "seed", "task", "probe", "metric", "value", "epoch"})
+
+
 def rows_checksum(rows: list[dict[str, Any]]) -> str:
     """SHA-256 of result rows as JSON (sorted keys): what a cell file records of its rows.
 
@@ -72,16 +99,18 @@ def read_cell(path: Path, *, unchecked_ok: bool = False) -> tuple[list[dict[str,
     ValueError naming the file when it is not a cell file, when its rows do not match their
     checksum (the file was edited), or when it has no checksum, unless `unchecked_ok`
     (cell files written before cells carried checksums)."""
+    fix = "delete it to re-run that cell, or pass --force to start the run over"
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        rows = doc["rows"]
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise TypeError
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(
-            f"{path} is not a cell file written by pid-bench run; delete it to re-run that "
-            "cell, or pass --force to start the run over"
-        ) from None
+        doc = read_json_object(path, "cell file")
+    except ValueError as e:
+        raise ValueError(f"{e}; {fix}") from None
+    rows = doc.get("rows")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{path}: not a cell file of pid-bench run (no list of rows); {fix}")
+    short = next((r for r in rows if not _CELL_ROW_KEYS <= set(r)), None)
+    if short is not None:
+        lacks = ", ".join(sorted(_CELL_ROW_KEYS - set(short)))
+        raise ValueError(f"{path}: a row of the cell file lacks {lacks}; {fix}")
     recorded = doc.get("sha256")
     if recorded is None:
         if unchecked_ok:
@@ -163,11 +192,13 @@ def check_complete(df: pd.DataFrame, path: str | Path) -> None:
     folder = p.parent
     manifest = folder / "manifest.json"
     if manifest.is_file():
+        m = read_json_object(manifest, "manifest")
         try:
-            m = json.loads(manifest.read_text())
             rows, digest = int(m["rows"]), str(m["sha256"])
         except (ValueError, KeyError, TypeError):
-            raise ValueError(f"{manifest} is not a pid-bench manifest") from None
+            raise ValueError(
+                f"{manifest}: not a pid-bench manifest (needs 'rows', a count, and 'sha256')"
+            ) from None
         if len(df) != rows:
             raise ValueError(
                 f"{p} has {len(df)} rows and the run wrote {rows}: the table was cut or "
@@ -184,10 +215,10 @@ def check_complete(df: pd.DataFrame, path: str | Path) -> None:
     config = folder / "config.json"
     if not config.is_file():
         return
+    cfg = read_json_object(config, "run config")
     try:
-        cfg = json.loads(config.read_text())
         learners, seeds, tasks = cfg["learners"], cfg["seeds"], cfg["tasks"]
-    except (ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return  # not a run config: nothing to check against
     probes = ["linear"] + (["mlp"] if (cfg.get("probe") or {}).get("mlp") else [])
     have = df.groupby(["learner", "seed", "task", "probe"]).size()

@@ -33,7 +33,7 @@ from generators.base import BimodalDataset
 from generators.io import fingerprint, write_atomic
 from pid_bench import envinfo
 from pid_bench.cell import Cell, Rows, RunFailed, dataset_for_seed, part_name
-from pid_bench.results import COLUMNS, cell_text, read_cell
+from pid_bench.results import COLUMNS, cell_text, read_cell, read_json_object
 from pid_bench.runconfig import RunConfig, config_dict, learner_cls
 from pid_bench.training import resolve_device
 
@@ -214,13 +214,10 @@ def _clear_run_folder(out: Path) -> None:
 def _check_resumable(out: Path, new_cfg: dict[str, Any]) -> None:
     """ValueError unless `out` holds a run of `new_cfg` made with the same code."""
     try:
-        old_cfg = json.loads((out / "config.json").read_text())
-        old_env = json.loads((out / "environment.json").read_text())
-    except (OSError, ValueError):
-        raise ValueError(
-            f"{out} holds a run whose config.json or environment.json cannot be read; "
-            "choose another --out or pass --force to start over"
-        ) from None
+        old_cfg = read_json_object(out / "config.json", "run config")
+        old_env = read_json_object(out / "environment.json", "run environment")
+    except ValueError as e:
+        raise ValueError(f"{e}; choose another --out or pass --force to start over") from None
     diff = _config_diff(old_cfg, new_cfg)
     if diff:
         shown = "; ".join(diff[:4]) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")

@@ -194,3 +194,116 @@ def test_edited_table_is_refused_by_its_manifest_checksum(run_copy, tmp_path, ca
     ):
         assert main(argv) == 2
         assert "does not match the checksum in" in capsys.readouterr().err
+
+
+# -- files read: each checked for what it claims ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def good_npz(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "data.npz"
+    save_npz(generators.make("bits", n_train=120, n_test=80), path)
+    return path
+
+
+def _rewrite(src: Path, dst: Path, change) -> Path:
+    """A copy of the .npz `src` at `dst`, its arrays (a dict) changed by `change`."""
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    np.savez(dst, **arrays)
+    return dst
+
+
+def _drop_fingerprint(arrays: dict) -> None:
+    meta = json.loads(str(arrays["meta"]))
+    del meta["fingerprint"]
+    arrays["meta"] = np.array(json.dumps(meta))
+
+
+def _short_x2(arrays: dict) -> None:
+    _drop_fingerprint(arrays)  # no fingerprint: the shapes are checked all the same
+    arrays["train_x2"] = arrays["train_x2"][:-1]
+
+
+def _bad_files(good: Path, tmp: Path) -> list[tuple[str, Path, str]]:
+    """(label, file, what the one-line error says) for bad files made from `good`."""
+    empty = tmp / "empty.npz"
+    empty.write_bytes(b"")
+    truncated = tmp / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    text = tmp / "text.npz"
+    text.write_text("x1,x2,y\n0.1,0.2,1\n")
+    return [
+        ("empty", empty, "empty file (0 bytes)"),
+        ("truncated", truncated, "truncated or damaged .npz"),
+        ("text", text, "not an .npz file but text"),
+    ]
+
+
+def _bad_datasets(good: Path, tmp: Path) -> list[tuple[str, Path, str]]:
+    def no_test_x2(a):
+        del a["test_x2"]
+
+    def meta_not_json(a):
+        a["meta"] = np.array("{name: bits")
+
+    def label_2d(a):
+        a["train_y_synergy"] = a["train_y_synergy"][:, None]
+
+    return _bad_files(good, tmp) + [
+        ("missing array", _rewrite(good, tmp / "m.npz", no_test_x2), "missing entries test_x2"),
+        ("unequal rows", _rewrite(good, tmp / "u.npz", _short_x2), "unequal row counts"),
+        ("meta not JSON", _rewrite(good, tmp / "j.npz", meta_not_json), "'meta' is not JSON"),
+        ("label 2-D", _rewrite(good, tmp / "l.npz", label_2d), "1-D integer class labels"),
+    ]
+
+
+def _one_line_error(capsys, command: str, path: Path, match: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"pid-bench {command}: error: "), err
+    assert str(path) in err and match in err, err
+
+
+def test_bad_dataset_files_are_refused_by_run(good_npz, tmp_path, capsys):
+    for label, bad, match in _bad_datasets(good_npz, tmp_path):
+        out = tmp_path / f"out-{bad.stem}"
+        argv = ["run", "--data", str(bad), "--learners", "random", *FAST, "--out", str(out)]
+        assert main(argv) == 2, label
+        _one_line_error(capsys, "run", bad, match)
+        assert not out.exists(), label
+
+
+def test_bad_embeddings_files_are_refused_by_score(good_npz, tmp_path, capsys):
+    for label, bad, match in _bad_files(good_npz, tmp_path):
+        argv = ["score", "--data", str(good_npz), "--embeddings", str(bad), "--name", "m"]
+        assert main([*argv, "--out", str(tmp_path / "o")]) == 2, label
+        _one_line_error(capsys, "score", bad, match.replace("dataset", "embeddings"))
+
+
+def test_bad_json_files_are_refused(run_copy, tmp_path, capsys):
+    out, baseline = run_copy
+    report = ["report", str(out), "--out", str(tmp_path / "report")]
+    cell = sorted((out / "cells").glob("*.json"))[0]
+    good = {p: p.read_bytes() for p in (baseline, out / "manifest.json", cell)}
+    good[out / "environment.json"] = (out / "environment.json").read_bytes()
+    good[out / "config.json"] = (out / "config.json").read_bytes()
+    empty_baseline = tmp_path / "empty.json"
+    empty_baseline.write_text("")
+    cases = [  # (file, its new content, command, error)
+        (out / "manifest.json", "{rows: 3", report, "the manifest is not JSON"),
+        (out / "config.json", "", report, "empty file; expected the run config"),
+        (out / "config.json", "[]", _run_argv(out), "must be a JSON object, got list"),
+        (out / "environment.json", "", _run_argv(out), "expected the run environment"),
+        (cell, "{", _run_argv(out), "the cell file is not JSON"),
+        (cell, '{"rows": [{"value": 1.0}], "sha256": "0"}', _run_argv(out), "lacks epoch"),
+    ]
+    capsys.readouterr()
+    for path, content, argv, match in cases:
+        path.write_text(content)
+        assert main(argv) == 2, (path, content)
+        _one_line_error(capsys, argv[0], path, match)
+        path.write_bytes(good[path])
+    assert main(["check", str(out), "--baseline", str(empty_baseline)]) == 2
+    _one_line_error(capsys, "check", empty_baseline, "empty file")

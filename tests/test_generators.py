@@ -444,5 +444,5 @@ def test_load_rejects_other_files(tmp_path) -> None:
         load_npz(bad)
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip file")
-    with pytest.raises(ValueError, match="not a readable .npz"):
+    with pytest.raises(ValueError, match="not an .npz file"):
         load_npz(garbage)

@@ -146,7 +146,7 @@ def test_bad_embeddings_are_one_line_exit_2(data, tmp_path, capsys):
         (["--embeddings", "{emb}", "--data", "{data}", "--name", "my model"], "--name 'my model'"),
         (["--embeddings", "{emb}", "--data", "{data}", "--config-set", "train.epochs=3"],
          "score trains nothing: --config-set takes probe.FIELD=VALUE only"),
-        (["--embeddings", "{npy}", "--data", "{data}"], "holds a single array, not an .npz"),
+        (["--embeddings", "{npy}", "--data", "{data}"], "not an .npz file but a .npy file"),
     ],
 )  # fmt: skip
 def test_bad_score_arguments(argv, match, data, tmp_path, capsys):
