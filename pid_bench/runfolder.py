@@ -164,6 +164,7 @@ def prepare_run_folder(
             f"cannot write the run folder {out}: {e.strerror or e}; choose a writable --out"
         ) from None
     locks.enter_context(run_lock(out))
+    _remove_temporary_files(out)
     new_cfg = json.loads(json.dumps(config_dict(cfg), default=str))
     resume = False
     if force:
@@ -195,6 +196,15 @@ def prepare_run_folder(
             f"cannot write the run folder {out}: {e.strerror or e}; choose a writable --out"
         ) from None
     return out, env, resume
+
+
+def _remove_temporary_files(out: Path) -> None:
+    """Remove the temporary files (`generators.io.open_atomic`) that a killed run left in
+    `out` and its subfolders; safe under the folder's lock, as no one else writes there."""
+    for folder in (out, out / CELLS_DIR, out / "logs", out / "embeddings"):
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
 
 
 def _clear_run_folder(out: Path) -> None:

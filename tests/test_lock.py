@@ -88,9 +88,12 @@ def test_second_run_is_refused_and_a_killed_runs_lock_taken_over(tmp_path, capsy
         first.wait(timeout=60)
 
     assert json.loads((out / LOCK).read_text())["pid"] == first.pid  # left by the dead run
+    stray = out / "cells" / ".hang_seed0_redundancy.json.0123abcd.tmp"  # as a kill leaves one
+    stray.write_text('{"cell": ')
     assert main(argv) == 0  # taken over: the run resumes and finishes
     assert (done.read_bytes(), done.stat().st_mtime_ns) == kept  # its finished cell kept
     assert not (out / LOCK).exists()
+    assert not stray.exists()  # the dead run's temporary file removed under the lock
     assert set(read(out)["learner"]) == {"random", "hang"}
 
 
