@@ -420,10 +420,24 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `pid-bench` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from pid_bench.learners.base import LearnerError
+    from pid_bench.results import RunFolderWarning
 
-    # a warning is one line, as errors are: `pid-bench report: warning: ...`
-    warnings.formatwarning = lambda msg, *_a, **_k: f"pid-bench {args.command}: warning: {msg}\n"
+    with warnings.catch_warnings():  # restores how warnings are shown when main returns
+        others = warnings.showwarning
+
+        def show(message, category, *rest, **kwargs):  # ours in one line, as errors are
+            if issubclass(category, RunFolderWarning):
+                print(f"pid-bench {args.command}: warning: {message}", file=sys.stderr)
+            else:
+                others(message, category, *rest, **kwargs)
+
+        warnings.showwarning = show
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the subcommand; errors of bad input as one line (exit 2)."""
+    from pid_bench.learners.base import LearnerError
 
     try:
         return args.func(args)

@@ -41,6 +41,10 @@ COLUMNS: tuple[str, ...] = (
 CAPTURE_METRICS: tuple[str, ...] = ("balanced_accuracy", "mi_bits", "capture")
 
 
+class RunFolderWarning(UserWarning):
+    """Something of a run folder that could not be verified (cell files without checksum)."""
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, np.integer):
         return int(o)
@@ -123,8 +127,8 @@ def read_cell(path: Path, *, unchecked_ok: bool = False) -> tuple[list[dict[str,
     if recorded != rows_checksum(rows):
         raise ValueError(
             f"{path}: its rows do not match the checksum written with them, so the cell file "
-            "was edited after the run wrote it; delete it and run the same command again to "
-            "re-run that cell"
+            "was edited after the run wrote it; delete it and run the same `pid-bench run` "
+            "command into its folder again to re-run that cell"
         )
     return rows, True
 
@@ -254,7 +258,7 @@ def _check_cells(cells: Path) -> None:
         warnings.warn(
             f"{len(unchecked)} cell file(s) in {cells} carry no checksum (written before "
             "pid-bench recorded one), so they were not verified",
-            UserWarning,
+            RunFolderWarning,
             stacklevel=2,
         )
 

@@ -21,7 +21,7 @@ import generators.io
 from generators.io import open_atomic, save_npz, write_atomic
 from pid_bench.cli import main
 from pid_bench.embeddings import save_embeddings
-from pid_bench.results import read
+from pid_bench.results import RunFolderWarning, read
 
 TINY = ["--generator", "bits", "--set", "n_train=160", "--set", "n_test=96"]
 FAST = ["--epochs", "1", "--batch-size", "32", "--no-mlp", "--quiet"]
@@ -170,10 +170,14 @@ def test_cell_without_checksum(run_copy, tmp_path, capsys):
     assert main(_run_argv(out)) == 2
     err = capsys.readouterr().err
     assert str(cell) in err and "carries no checksum" in err, err
-    with pytest.warns(UserWarning, match="carry no checksum"):
+    with pytest.warns(RunFolderWarning, match="carry no checksum"):
         read(out)
-    with pytest.warns(UserWarning, match="carry no checksum"):
-        assert main(["check", str(out), "--baseline", str(baseline)]) == 0
+    assert main(["check", str(out), "--baseline", str(baseline)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warned == [
+        f"pid-bench check: warning: 1 cell file(s) in {out / 'cells'} carry no checksum "
+        "(written before pid-bench recorded one), so they were not verified"
+    ]
 
 
 def test_edited_table_is_refused_by_its_manifest_checksum(run_copy, tmp_path, capsys):
