@@ -176,7 +176,7 @@ def prepare_run_folder(
         raise ValueError(f"{out} already holds results.csv; choose another --out or pass --force")
     try:
         if resume:
-            env = json.loads((out / "environment.json").read_text())
+            env = read_json_object(out / "environment.json", "run environment")
             for stale in _STALE[1:]:  # a resumed run rewrites what its last try left
                 (out / stale).unlink(missing_ok=True)
         else:
