@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from generators.io import write_atomic
-from pid_bench import envinfo
+from pid_bench import arguments, envinfo
 from pid_bench.cell import Cell, Rows, RunFailed
 from pid_bench.learners.base import LearnerError
 from pid_bench.runconfig import RunConfig, learner_cls
@@ -103,9 +103,7 @@ def make_executor(
                 f"{' and '.join(given)} apply to --executor ray; the local executor runs cells "
                 "in --jobs processes of this machine"
             )
-        jobs = 1 if jobs is None else jobs
-        if jobs < 1:
-            raise ValueError(f"jobs must be at least 1, got {jobs}")
+        jobs = 1 if jobs is None else arguments.int_at_least(jobs, 1, "jobs")
         return LocalExecutor(jobs, quiet=quiet)
     if jobs is not None and jobs != 1:
         raise ValueError(
