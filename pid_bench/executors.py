@@ -12,6 +12,7 @@ same seeds, the same numbers. This module imports `cell` and `runconfig`, never 
 
 from __future__ import annotations
 
+import os
 import platform
 import signal
 import tempfile
@@ -70,6 +71,9 @@ class Executor:
     def device(self, cfg: RunConfig) -> str:
         """The device type `cfg`'s cells train on (`cpu` or `cuda`)."""
         return resolve_device(cfg.train.device).type
+
+    def check(self, cfg: RunConfig) -> None:
+        """ValueError when the cells of `cfg` cannot run on this executor."""
 
     def run(
         self,
@@ -130,6 +134,16 @@ class LocalExecutor(Executor):
 
     def record(self, cfg: RunConfig) -> dict[str, Any]:
         return {"executor": self.name, "jobs": self.jobs}
+
+    def check(self, cfg: RunConfig) -> None:
+        """More threads per cell than this machine has CPUs only crawl: refused."""
+        cpus = os.cpu_count() or 1
+        if cfg.train.threads > cpus:
+            raise ValueError(
+                f"threads: {cfg.train.threads} is more than the {cpus} CPUs of this machine "
+                f"(os.cpu_count()); the local executor accepts 1 to {cpus} threads per cell "
+                "(--jobs runs cells side by side)"
+            )
 
     def run(
         self,

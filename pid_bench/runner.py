@@ -30,6 +30,7 @@ from pid_bench.cell import (
     Cell,
     Rows,
     RunFailed,
+    check_test_split,
     dataset_for_seed,
     part_name,
     plan_cells,
@@ -194,6 +195,9 @@ def _run_locked(
     save_embeddings: bool,
 ) -> list[tuple[pd.DataFrame, Path]]:
     try:
+        for cfg, _ in runs:  # every run's, before any folder is written
+            ex.check(cfg)
+            check_test_split(dataset_for_seed(cfg, cfg.seeds[0]), cfg.tasks)
         opened = [
             _open_run(cfg, out, force, save_embeddings, ex, jobs, quiet, locks) for cfg, out in runs
         ]
@@ -287,10 +291,13 @@ def _finish_run(r: _OpenRun, failures: list[tuple[Cell, str]]) -> pd.DataFrame:
 def run_in_memory(cfg: RunConfig, *, quiet: bool = True) -> pd.DataFrame:
     """The results table of `cfg` without writing anything (RunFailed if a learner fails)."""
     _check_call([(cfg, None)], quiet=quiet)
+    executor = LocalExecutor(1, quiet=quiet)
+    executor.check(cfg)
+    check_test_split(dataset_for_seed(cfg, cfg.seeds[0]), cfg.tasks)
     run_id = new_run_id()
     env = environment(cfg, run_id)
     tasks = [Task(cfg, c, None, None) for c in plan_cells(cfg)]
-    done, failed = _run_cells(tasks, LocalExecutor(1, quiet=quiet), quiet)
+    done, failed = _run_cells(tasks, executor, quiet)
     rows = [r for t in tasks if id(t) in done for r in done[id(t)]]
     df = results_table(rows, cfg, env, run_id)
     if failed:

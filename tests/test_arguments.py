@@ -100,3 +100,60 @@ def test_run_and_run_in_memory_check_their_arguments(tmp_path):
     with pytest.raises(TypeError, match="quiet: expected True or False, got 0"):
         run_in_memory(cfg, quiet=0)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- sizes and counts that cannot give a measurement (issue 29, item 4) ----------------------
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        # one test row: balanced accuracy 0.000 was reported as a result
+        (
+            ["--set", "n_test=1"],
+            "the test split (1 rows) has 0 rows of class 0 of task 'synergy'; its probes need "
+            "at least 1 test row of each of its 4 classes (so n_test >= 4,",
+        ),
+        (["--set", "n_test=3"], "need at least 1 test row of each of its 4 classes"),
+        (
+            ["--threads", "9999"],
+            "threads: 9999 is more than the ",
+        ),
+    ],
+)
+def test_run_refuses_sizes_that_measure_nothing(extra, match, tmp_path, capsys):
+    out = tmp_path / "r"
+    argv = ["run", "--generator", "bits", "--learners", "random", "--set", "n_train=200"]
+    assert main([*argv, *extra, "--epochs", "1", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pid-bench run: error: ") and match in err, err
+    assert len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_threads_beyond_the_cpus_refused_for_the_local_executor(monkeypatch, tmp_path):
+    """The local executor's limit is this machine's CPUs (os.cpu_count()), for `run`,
+    `run_in_memory` and `evaluate` alike; up to it is accepted."""
+    import os
+
+    from pid_bench.executors import LocalExecutor
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    cfg = resolve_config(learners=["random"], generator="bits", train_overrides={"threads": 3})
+    msg = (
+        "threads: 3 is more than the 2 CPUs of this machine (os.cpu_count()); the local "
+        "executor accepts 1 to 2 threads per cell"
+    )
+    with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+        run_in_memory(cfg)
+    with pytest.raises(ValueError, match="threads: 3 is more than the 2 CPUs"):
+        run(cfg, tmp_path / "r", quiet=True)
+    with pytest.raises(ValueError, match="threads: 3 is more than the 2 CPUs"):
+        pid_bench.evaluate("random", generator="bits", settings={"train.threads": 3})
+    LocalExecutor(1).check(resolve_config(learners=["random"], train_overrides={"threads": 2}))
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_in_memory_refuses_a_test_split_missing_a_class():
+    cfg = resolve_config(learners=["random"], generator="bits", generator_params={"n_test": 2})
+    with pytest.raises(ValueError, match="need at least 1 test row of each of its 4 classes"):
+        run_in_memory(cfg)
