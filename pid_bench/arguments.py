@@ -99,9 +99,12 @@ def training(key: str, value: Any, *, config: bool = False) -> Any:
 
 def identifier(name: Any, what: str) -> str:
     """`name` if it is a single-line identifier (`NAME_RULE`): a name that becomes a file name
-    or a table key. `what` says whose name it is ("--name", "learner 'x'")."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(f"{what}: name {name!r} must be {NAME_RULE}")
+    or a table key. `what` says whose name it is ("--name", "learner 'x': name"). A trailing
+    newline or any other control character is refused, not stripped."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, got {name!r}")
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{what} {name!r} must be {NAME_RULE}")
     return name
 
 
