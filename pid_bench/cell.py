@@ -108,9 +108,32 @@ def dataset_for_seed(cfg: RunConfig, seed: int) -> BimodalDataset:
 MIN_TEST_PER_CLASS = 1
 
 
-def check_test_split(ds: BimodalDataset, tasks: tuple[str, ...], where: str = "") -> None:
-    """ValueError unless the test split of `ds` holds `MIN_TEST_PER_CLASS` rows of every
-    class of each of `tasks` it has; the message says the minimum."""
+def _finite(x: np.ndarray) -> bool:
+    """Whether every value of `x` is finite, 1,024 rows at a time (image data are large)."""
+    return all(np.isfinite(x[i : i + 1024]).all() for i in range(0, len(x), 1024))
+
+
+def check_dataset(ds: BimodalDataset, tasks: tuple[str, ...], where: str = "") -> None:
+    """ValueError, blaming the data, unless every split's modalities are finite and the test
+    split holds `MIN_TEST_PER_CLASS` rows of every class of each of `tasks` it has (the
+    message says the minimum). `where` prefixes the message (the dataset file)."""
+    splits = {
+        "train": ds.train,
+        "test": ds.test,
+        **{f"pretrain[{t!r}]": s for t, s in ds.pretrain.items()},
+    }
+    for split_name, split in splits.items():
+        for name in ("x1", "x2"):
+            x = np.asarray(getattr(split, name))
+            if np.issubdtype(x.dtype, np.floating) and not _finite(x):
+                n_bad = sum(
+                    int((~np.isfinite(x[i : i + 1024])).sum()) for i in range(0, len(x), 1024)
+                )
+                raise ValueError(
+                    f"{where}the data hold NaN or inf: {name} of the {split_name} split has "
+                    f"{n_bad} NaN or inf values; no learner can be trained or probed on them "
+                    "(fix the dataset)"
+                )
     for task in tasks:
         if task not in ds.test.labels:
             continue

@@ -17,7 +17,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from pid_bench import arguments
-from pid_bench.cell import Cell, check_test_split, dataset_for_seed, probe_embeddings, probe_subset
+from pid_bench.cell import Cell, check_dataset, dataset_for_seed, probe_embeddings, probe_subset
 from pid_bench.embeddings import load_embeddings
 from pid_bench.runconfig import resolve_config
 from pid_bench.runfolder import prepare_run_folder, results_table, write_table
@@ -66,7 +66,7 @@ def score(
     cfg = replace(cfg, learners=(name,), embeddings=str(embeddings))
     ds = dataset_for_seed(cfg, seed)
     tasks = tuple(t for t in cfg.tasks if t in ds.tasks)
-    check_test_split(ds, tasks, f"{data}: ")
+    check_dataset(ds, tasks, f"{data}: ")
     arrays, epoch = load_embeddings(embeddings, ds, tasks, data_name=str(data))
     with contextlib.ExitStack() as locks:  # the folder is locked until the table is written
         out, env, _ = prepare_run_folder(cfg, out, force, ds, locks=locks, resumable=False)
