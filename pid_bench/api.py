@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pid_bench import arguments
 from pid_bench.learners.base import Learner
 from pid_bench.learners.plugins import (
     check_learner_class,
@@ -59,21 +60,42 @@ def evaluate(
     `learner_params` (hyperparameter -> value) change the profile's settings as the CLI flags
     do; `mlp=False` skips the MLP probe. With `out`, a run folder is written there (results.csv,
     config.json, environment.json, true_pid.json) that `pid-bench report`, `baseline` and
-    `check` read. Bad input raises ValueError; a learner that fails raises
+    `check` read. Arguments are checked as the command line checks its flags
+    (`pid_bench.arguments`): a value of the wrong kind raises TypeError, one out of range
+    ValueError, each naming the argument and what is accepted. A learner that fails raises
     `pid_bench.runner.RunFailed`, whose `.results` holds the cells that finished.
     """
     from pid_bench.runconfig import resolve_config
     from pid_bench.runner import run, run_in_memory
 
+    train = {
+        k: v if v is None else arguments.training(k, v)
+        for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items()
+    }
+    train["device"] = arguments.one_of(device, ("auto", "cpu", "cuda"), "device")
+    for key, value in (("mlp", mlp), ("force", force), ("quiet", quiet)):
+        arguments.flag(value, key)
+    for key, value in (
+        ("generator", generator),
+        ("interaction", interaction),
+        ("profile", profile),
+    ):
+        if not isinstance(value, str):
+            raise TypeError(f"{key}: expected a name (str), got {value!r}")
+    generator_params = arguments.mapping(generator_params, "generator_params")
+    settings = arguments.mapping(settings, "settings")
+    learner_params = arguments.mapping(learner_params, "learner_params")
+    data, out = arguments.path(data, "data"), arguments.path(out, "out")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name: expected a str, got {name!r}")
     spec, trained_elsewhere = _learner_spec(model, name, embed_unimodal)
-    train = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device}
     if trained_elsewhere:
         train["epochs"] = 0  # nothing is trained; rows are filed at epoch 0
     cfg = resolve_config(
         generator=generator,
         generator_params=generator_params,
         learners=[spec],
-        seeds=list(seeds),
+        seeds=arguments.seeds(seeds),
         interaction=interaction,
         profile=profile,
         train_overrides=train,

@@ -140,6 +140,23 @@ def validate_baseline(baseline: Any, where: str = "baseline") -> None:
                             f"{where}: results/{learner}/{task}/{probe}/{metric} must hold "
                             'numbers "mean", "std" and "n"'
                         )
+                    _check_figures(cell, f"{where}: results/{learner}/{task}/{probe}/{metric}")
+
+
+def _check_figures(cell: dict[str, Any], where: str) -> None:
+    """CheckInputError unless a baseline cell's figures can be compared with: a finite mean,
+    a finite std >= 0, a whole n >= 1 (JSON lets NaN and Infinity through)."""
+    mean, std, n = cell["mean"], cell["std"], cell["n"]
+    for field, value, ok in (
+        ("mean", mean, math.isfinite(mean)),
+        ("std", std, math.isfinite(std) and std >= 0),
+        ("n", n, not isinstance(n, bool) and float(n).is_integer() and n >= 1),
+    ):
+        if not ok:
+            raise CheckInputError(
+                f"{where}: {field} is {value!r}; a baseline holds a finite mean, a finite std "
+                ">= 0 and a whole number of seeds n >= 1 (re-create it with pid-bench baseline)"
+            )
 
 
 def _items(value: Any, where: str) -> list[tuple[str, Any]]:

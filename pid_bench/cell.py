@@ -102,6 +102,53 @@ def dataset_for_seed(cfg: RunConfig, seed: int) -> BimodalDataset:
     return _dataset(cfg.generator, json.dumps(params, sort_keys=True))
 
 
+#: The fewest test rows of each class of a task for its probes to measure anything: balanced
+#: accuracy is the mean recall over the task's classes, and a class without a test row has no
+#: recall (with `--set n_test=1` a run reported balanced accuracy 0.000 as a result).
+MIN_TEST_PER_CLASS = 1
+
+
+def _finite(x: np.ndarray) -> bool:
+    """Whether every value of `x` is finite, 1,024 rows at a time (image data are large)."""
+    return all(np.isfinite(x[i : i + 1024]).all() for i in range(0, len(x), 1024))
+
+
+def check_dataset(ds: BimodalDataset, tasks: tuple[str, ...], where: str = "") -> None:
+    """ValueError, blaming the data, unless every split's modalities are finite and the test
+    split holds `MIN_TEST_PER_CLASS` rows of every class of each of `tasks` it has (the
+    message says the minimum). `where` prefixes the message (the dataset file)."""
+    splits = {
+        "train": ds.train,
+        "test": ds.test,
+        **{f"pretrain[{t!r}]": s for t, s in ds.pretrain.items()},
+    }
+    for split_name, split in splits.items():
+        for name in ("x1", "x2"):
+            x = np.asarray(getattr(split, name))
+            if np.issubdtype(x.dtype, np.floating) and not _finite(x):
+                n_bad = sum(
+                    int((~np.isfinite(x[i : i + 1024])).sum()) for i in range(0, len(x), 1024)
+                )
+                raise ValueError(
+                    f"{where}the data hold NaN or inf: {name} of the {split_name} split has "
+                    f"{n_bad} NaN or inf values; no learner can be trained or probed on them "
+                    "(fix the dataset)"
+                )
+    for task in tasks:
+        if task not in ds.test.labels:
+            continue
+        n_classes = int(ds.n_classes[task])
+        counts = np.bincount(np.asarray(ds.test.labels[task]), minlength=n_classes)
+        if counts.min() < MIN_TEST_PER_CLASS:
+            short = [c for c in range(n_classes) if counts[c] < MIN_TEST_PER_CLASS]
+            raise ValueError(
+                f"{where}the test split ({len(ds.test)} rows) has {counts.min()} rows of class "
+                f"{short[0]} of task {task!r}; its probes need at least {MIN_TEST_PER_CLASS} "
+                f"test row of each of its {n_classes} classes (so n_test >= "
+                f"{MIN_TEST_PER_CLASS * n_classes}, more for classes of unequal frequency)"
+            )
+
+
 def training_split(ds: BimodalDataset, cls: type[Learner], task: str) -> Split:
     """The split a learner trains on for `task` ("" = the tasks without a pretraining split).
 

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pid_bench import commands
+from pid_bench import arguments, commands
 
 EXIT_BAD_INPUT = 2
 
@@ -26,36 +26,45 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _int_at_least(low: int):
-    """argparse type: an integer >= `low`, else a one-line error naming what is accepted."""
+    """argparse type: an integer >= `low`, else a one-line error naming what is accepted
+    (`arguments.int_at_least`, the check `evaluate` makes)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        return value
+        try:
+            return arguments.int_at_least(value, low, given=text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
 
     parse.__name__ = f"integer >= {low}"
     return parse
 
 
 def _finite_float(*, zero: bool):
-    """argparse type: a finite number > 0 (>= 0 with `zero`), else a one-line error."""
-    need = "a finite number >= 0" if zero else "a positive finite number"
+    """argparse type: a finite number > 0 (>= 0 with `zero`), else a one-line error
+    (`arguments.finite_number`, the check `evaluate` makes)."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not (value >= 0 if zero else value > 0) or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"must be {need}, got {text}")
-        return value
+        try:
+            return arguments.finite_number(value, zero=zero, given=text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
 
-    parse.__name__ = need
+    parse.__name__ = "a finite number >= 0" if zero else "a positive finite number"
     return parse
+
+
+def _training_int(key: str):
+    """argparse type of training flag `key` (`--epochs`, ...): its minimum is the one
+    `evaluate` checks (`arguments.TRAINING_MINIMUM`)."""
+    return _int_at_least(arguments.TRAINING_MINIMUM[key])
 
 
 _positive_float = _finite_float(zero=False)
@@ -144,13 +153,15 @@ def _training_args(p: argparse.ArgumentParser) -> None:
     """How each model trains (`run`, `sweep`); all recorded in config.json."""
     g = p.add_argument_group("training")
     g.add_argument(
-        "--epochs", type=_int_at_least(1), help="training epochs (default: the profile's)"
+        "--epochs", type=_training_int("epochs"), help="training epochs (default: the profile's)"
     )
-    g.add_argument("--batch-size", type=_int_at_least(2), help="(default: the profile's)")
+    g.add_argument(
+        "--batch-size", type=_training_int("batch_size"), help="(default: the profile's)"
+    )
     g.add_argument("--lr", type=_positive_float, help="learning rate (default: the profile's)")
     g.add_argument(
         "--probe-every",
-        type=_int_at_least(0),
+        type=_training_int("probe_every"),
         metavar="K",
         help="also probe every K epochs (learning curves)",
     )
@@ -162,7 +173,7 @@ def _training_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--threads",
-        type=_int_at_least(1),
+        type=_training_int("threads"),
         help="CPU threads per grid cell (default 1; recorded in config.json: float sums, and "
         "so the numbers, depend on it). Use --jobs to use more cores",
     )

@@ -368,8 +368,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = parse_generator_params(args.generator, args.set)
     root = Path(args.out) if args.out else Path("runs") / f"sweep-{args.generator}-{args.param}"
     configs = []
+    given: dict[object, str] = {}  # each value as the generator takes it -> as typed
     for v in args.values:
+        if not v or any(c.isspace() or not c.isprintable() or c in "/\\" for c in v):
+            raise ValueError(
+                f"--values {v!r}: each value names its run folder ({args.param}=VALUE), so it "
+                "must be one printable word without spaces or slashes"
+            )
         params = {**base, **generators.coerce_params(args.generator, {args.param: v})}
+        if params[args.param] in given:
+            raise ValueError(
+                f"--values must be distinct: {given[params[args.param]]!r} and {v!r} both give "
+                f"{args.param}={params[args.param]!r}; give each value once"
+            )
+        given[params[args.param]] = v
         # make the dataset once here so a value the generator rejects fails before any training
         generators.make(args.generator, **{**params, "n_train": 1, "n_test": 1})
         configs.append((v, _run_config(args, params, sweep=(args.param, str(v)))))

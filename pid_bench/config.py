@@ -5,6 +5,7 @@ The fully resolved config of a run is written next to its results (`config.json`
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -373,13 +374,21 @@ def coerce_value(value: Any, default: Any, variadic: bool = False) -> Any:
                 kind = f"{len(default)} comma-separated numbers"
                 raise ValueError
             elem = type(default[0]) if default else float
-            return tuple(elem(v) for v in items)
+            out = tuple(elem(v) for v in items)
+            if not all(math.isfinite(v) for v in out):
+                kind = "finite comma-separated numbers"
+                raise ValueError
+            return out
         if default is None:  # an optional int set to None before ("none" is handled by callers)
             kind = "int"
             return int(value)
         if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
             raise ValueError
-        return type(default)(value)
+        out = type(default)(value)
+        if isinstance(out, float) and not math.isfinite(out):
+            kind = "a finite float"  # NaN or inf: no setting means it
+            raise ValueError
+        return out
     except (TypeError, ValueError):
         raise ValueError(kind) from None
 

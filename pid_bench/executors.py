@@ -12,6 +12,7 @@ same seeds, the same numbers. This module imports `cell` and `runconfig`, never 
 
 from __future__ import annotations
 
+import os
 import platform
 import signal
 import tempfile
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from generators.io import write_atomic
-from pid_bench import envinfo
+from pid_bench import arguments, envinfo
 from pid_bench.cell import Cell, Rows, RunFailed
 from pid_bench.learners.base import LearnerError
 from pid_bench.runconfig import RunConfig, learner_cls
@@ -71,6 +72,9 @@ class Executor:
         """The device type `cfg`'s cells train on (`cpu` or `cuda`)."""
         return resolve_device(cfg.train.device).type
 
+    def check(self, cfg: RunConfig) -> None:
+        """ValueError when the cells of `cfg` cannot run on this executor."""
+
     def run(
         self,
         run_cell: CellFn,
@@ -103,9 +107,7 @@ def make_executor(
                 f"{' and '.join(given)} apply to --executor ray; the local executor runs cells "
                 "in --jobs processes of this machine"
             )
-        jobs = 1 if jobs is None else jobs
-        if jobs < 1:
-            raise ValueError(f"jobs must be at least 1, got {jobs}")
+        jobs = 1 if jobs is None else arguments.int_at_least(jobs, 1, "jobs")
         return LocalExecutor(jobs, quiet=quiet)
     if jobs is not None and jobs != 1:
         raise ValueError(
@@ -132,6 +134,16 @@ class LocalExecutor(Executor):
 
     def record(self, cfg: RunConfig) -> dict[str, Any]:
         return {"executor": self.name, "jobs": self.jobs}
+
+    def check(self, cfg: RunConfig) -> None:
+        """More threads per cell than this machine has CPUs only crawl: refused."""
+        cpus = os.cpu_count() or 1
+        if cfg.train.threads > cpus:
+            raise ValueError(
+                f"threads: {cfg.train.threads} is more than the {cpus} CPUs of this machine "
+                f"(os.cpu_count()); the local executor accepts 1 to {cpus} threads per cell "
+                "(--jobs runs cells side by side)"
+            )
 
     def run(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 import generators
 from generators.base import TASKS, VIEW_BUILDERS, BimodalDataset
 from generators.io import fingerprint, load_npz
+from pid_bench import arguments
 from pid_bench.config import (
     PROFILES,
     AugConfig,
@@ -119,8 +120,12 @@ def resolve_config(
     generator, params, data_fp, file_views = _generator(profile, generator, generator_params, data)
     _check_profile_generator(profile, generator)
     names, plugins, lp = _learners(learners, learner_params)
-    seeds = tuple(int(s) for s in seeds) if seeds is not None else prof.seeds
-    _check_seeds(seeds)
+    seeds = arguments.seeds(seeds) if seeds is not None else prof.seeds
+    # the checks of --epochs etc., at a config's minima (a config may train 0 epochs)
+    train_overrides = {
+        k: v if v is None else arguments.training(k, v, config=True)
+        for k, v in (train_overrides or {}).items()
+    }
     # Profile, then the profile's settings for this generator, then explicit flags, then the
     # user's dotted settings: the most specific wins.
     sections = {"train": prof.train, "model": prof.model, "aug": prof.aug, "probe": prof.probe}
@@ -207,15 +212,6 @@ def _learners(
             )
         lp[name] = check_hyperparams(classes[name], values, name)
     return names, plugins, lp
-
-
-def _check_seeds(seeds: tuple[int, ...]) -> None:
-    if not seeds:
-        raise ValueError("at least one seed is needed")
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ValueError(
-            f"seeds must be distinct non-negative integers, got {' '.join(map(str, seeds))}"
-        )
 
 
 def _check_training(tr: TrainConfig, device_here: bool) -> None:

@@ -25,10 +25,12 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from pid_bench import arguments
 from pid_bench.cell import (
     Cell,
     Rows,
     RunFailed,
+    check_dataset,
     dataset_for_seed,
     part_name,
     plan_cells,
@@ -173,8 +175,7 @@ def run_grid(
     cells go to one executor together, under one progress bar, and each run's folder is
     written as `run` writes it. Returns `(table, folder)` per run; when cells failed, every
     folder is still written and one RunFailed names the failures of all of them."""
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    _check_call(runs, jobs=jobs, quiet=quiet, force=force, save_embeddings=save_embeddings)
     # connect first: a missing Ray or an unreachable cluster is refused before any folder
     ex = executor
     if isinstance(executor, str):
@@ -194,6 +195,9 @@ def _run_locked(
     save_embeddings: bool,
 ) -> list[tuple[pd.DataFrame, Path]]:
     try:
+        for cfg, _ in runs:  # every run's, before any folder is written
+            ex.check(cfg)
+            check_dataset(dataset_for_seed(cfg, cfg.seeds[0]), cfg.tasks)
         opened = [
             _open_run(cfg, out, force, save_embeddings, ex, jobs, quiet, locks) for cfg, out in runs
         ]
@@ -286,16 +290,37 @@ def _finish_run(r: _OpenRun, failures: list[tuple[Cell, str]]) -> pd.DataFrame:
 
 def run_in_memory(cfg: RunConfig, *, quiet: bool = True) -> pd.DataFrame:
     """The results table of `cfg` without writing anything (RunFailed if a learner fails)."""
+    _check_call([(cfg, None)], quiet=quiet)
+    executor = LocalExecutor(1, quiet=quiet)
+    executor.check(cfg)
+    check_dataset(dataset_for_seed(cfg, cfg.seeds[0]), cfg.tasks)
     run_id = new_run_id()
     env = environment(cfg, run_id)
     tasks = [Task(cfg, c, None, None) for c in plan_cells(cfg)]
-    done, failed = _run_cells(tasks, LocalExecutor(1, quiet=quiet), quiet)
+    done, failed = _run_cells(tasks, executor, quiet)
     rows = [r for t in tasks if id(t) in done for r in done[id(t)]]
     df = results_table(rows, cfg, env, run_id)
     if failed:
         failures = [(t.cell, msg) for t, msg in failed]
         raise RunFailed(failure_text(failures), df if rows else None, failure_records(failures))
     return df
+
+
+def _check_call(runs: Any, *, jobs: int = 1, **flags: Any) -> None:
+    """The arguments of `run`, `run_grid` and `run_in_memory`, checked as the CLI checks its
+    flags (`pid_bench.arguments`): TypeError or ValueError naming the argument."""
+    if not isinstance(runs, (list, tuple)):
+        raise TypeError(f"runs: expected a list of (RunConfig, folder) pairs, got {runs!r}")
+    for cfg, out in runs:
+        if not isinstance(cfg, RunConfig):
+            raise TypeError(
+                f"cfg: expected a RunConfig (from pid_bench.runner.resolve_config), got "
+                f"{type(cfg).__name__}"
+            )
+        arguments.path(out, "out")
+    arguments.int_at_least(jobs, 1, "jobs")
+    for key, value in flags.items():
+        arguments.flag(value, key)
 
 
 def _run_cells(

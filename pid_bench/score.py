@@ -8,7 +8,6 @@ the embeddings of a dataset file's rows, and the results go to a run folder that
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,13 +16,11 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from pid_bench.cell import Cell, dataset_for_seed, probe_embeddings, probe_subset
+from pid_bench import arguments
+from pid_bench.cell import Cell, check_dataset, dataset_for_seed, probe_embeddings, probe_subset
 from pid_bench.embeddings import load_embeddings
 from pid_bench.runconfig import resolve_config
 from pid_bench.runfolder import prepare_run_folder, results_table, write_table
-
-_SCORE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
 
 #: BLAS threads of the probes: 1, as in a run's cells at their default `--threads 1`, so that
 #: the same embeddings score the same in `run` and `score`. Unlimited, scikit-learn's BLAS took
@@ -51,11 +48,7 @@ def score(
     layout of `pid_bench.embeddings`; `name` and `seed` file the results (and derive the probe
     seeds, as in a run of a learner of that name). ValueError for any bad input.
     """
-    name = str(name).strip()
-    if not _SCORE_NAME.match(name):
-        raise ValueError(
-            f"--name {name!r} must start with a letter or _ and hold only letters, digits, _ and -"
-        )
+    arguments.identifier(name, "--name")
     bad = [k for k in (settings or {}) if not str(k).startswith("probe.")]
     if bad:
         raise ValueError(
@@ -73,6 +66,7 @@ def score(
     cfg = replace(cfg, learners=(name,), embeddings=str(embeddings))
     ds = dataset_for_seed(cfg, seed)
     tasks = tuple(t for t in cfg.tasks if t in ds.tasks)
+    check_dataset(ds, tasks, f"{data}: ")
     arrays, epoch = load_embeddings(embeddings, ds, tasks, data_name=str(data))
     with contextlib.ExitStack() as locks:  # the folder is locked until the table is written
         out, env, _ = prepare_run_folder(cfg, out, force, ds, locks=locks, resumable=False)

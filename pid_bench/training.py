@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -35,6 +36,35 @@ def resolve_device(name: str) -> torch.device:
             )
         return torch.device("cuda")
     raise ValueError(f"unknown device {name!r}; accepted: auto, cpu, cuda")
+
+
+def _blame(
+    learner: Learner, cfg: TrainConfig, x1: torch.Tensor, x2: torch.Tensor, what: str
+) -> str:
+    """Why a loss is not finite, blaming what is at fault: NaN or inf in the batch's data, then
+    a hyperparameter or learning rate that is not a finite number, then (only then) the
+    learning rate's size."""
+    label = learner_label(learner)
+    bad = [
+        name
+        for name, x in (("x1", x1), ("x2", x2))
+        if x.is_floating_point() and not bool(torch.isfinite(x).all())
+    ]
+    if bad:
+        return (
+            f"{label}: {what}: the batch's {' and '.join(bad)} hold NaN or inf values; the "
+            "data are at fault, not the learner (check the dataset)"
+        )
+    hp = [
+        f"{k}={v!r}"
+        for k in type(learner).hyperparams
+        if isinstance(v := getattr(learner, k, None), float) and not math.isfinite(v)
+    ]
+    if hp:
+        return f"{label}: {what}: hyperparameter {', '.join(hp)} is not a finite number"
+    if not math.isfinite(cfg.lr):
+        return f"{label}: {what}: the learning rate {cfg.lr!r} is not a finite number"
+    return f"{label}: {what}; try a lower learning rate (--lr ...)"
 
 
 def learner_label(learner: Learner) -> str:
@@ -195,10 +225,8 @@ def train(
                     raise _failed(learner, "loss", e) from e
                 loss, terms = _check_loss(learner, out)
                 if not torch.isfinite(loss):
-                    raise LearnerError(
-                        f"{learner_label(learner)}: loss became {float(loss)} at epoch {epoch}, "
-                        f"batch {b}; try a lower learning rate (--lr ...)"
-                    )
+                    where = f"loss became {float(loss)} at epoch {epoch}, batch {b}"
+                    raise LearnerError(_blame(learner, cfg, t1[idx], t2[idx], where))
                 opt.zero_grad(set_to_none=True)
                 try:
                     loss.backward()

@@ -221,6 +221,37 @@ def test_load_baseline_errors(tmp_path: Path) -> None:
         load_baseline(broken)
 
 
+@pytest.mark.parametrize(
+    "field, value, shown",
+    [
+        ("mean", float("nan"), "mean is nan"),
+        ("mean", float("inf"), "mean is inf"),
+        ("std", -0.1, "std is -0.1"),
+        ("std", float("nan"), "std is nan"),
+        ("n", 0, "n is 0"),
+        ("n", 1.5, "n is 1.5"),
+    ],
+)
+def test_baseline_figures_that_cannot_be_compared_are_refused(
+    field, value, shown, tmp_path: Path, base_run: Path, base_df: pd.DataFrame, capsys
+) -> None:
+    """A NaN mean used to fail as a regression and a negative std to widen nothing: refused
+    on loading, one line naming the file and the field (issue 29, item 5)."""
+    from pid_bench.cli import main
+
+    path = write_baseline(base_df, tmp_path / "baseline.json")
+    data = json.loads(path.read_text())
+    data["results"]["comm"]["redundancy"]["linear"]["balanced_accuracy"][field] = value
+    path.write_text(json.dumps(data))  # json writes NaN and Infinity, and reads them back
+    where = f"{path}: results/comm/redundancy/linear/balanced_accuracy: {shown}; a baseline"
+    with pytest.raises(CheckInputError) as e:
+        load_baseline(path)
+    assert str(e.value).startswith(where), str(e.value)
+    assert main(["check", str(base_run), "--baseline", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"pid-bench check: error: {e.value}" and len(err.splitlines()) == 1
+
+
 def test_check_runs_entry_point(tmp_path: Path, base_run: Path, base_df: pd.DataFrame) -> None:
     path = chk.baseline_from_runs([base_run], tmp_path / "baseline.json")
     assert check_runs([base_run], path).exit_code == chk.EXIT_PASS

@@ -209,6 +209,25 @@ def test_sweep_then_report(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
+    "values, match",
+    [
+        (["0.1", "0.1"], "--values must be distinct: '0.1' and '0.1' both give noise=0.1; give"),
+        (["0.1", "0.2", "0.10"], "'0.1' and '0.10' both give noise=0.1"),
+        (["0.1\n"], "--values '0.1\\n': each value names its run folder (noise=VALUE), so it"),
+        (["a/b"], "--values 'a/b': each value names its run folder"),
+    ],
+)
+def test_sweep_values_distinct_single_words(values, match, tmp_path, capsys):
+    """`sweep --values 0.1 0.1` ran once and printed twice (issue 29, item 5)."""
+    out = tmp_path / "sw"
+    argv = ["sweep", "--param", "noise", "--values", *values, "--learners", "cross"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pid-bench sweep: error: ") and match in err, err
+    assert len(err.splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize(
     "argv, match",
     [
         (["run", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),

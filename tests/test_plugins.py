@@ -82,6 +82,14 @@ class Unnamed(Good):
     name = None
 
 
+class NewlineName(Good):
+    name = "nl_plugin\\n"
+
+
+class TabName(Good):
+    name = "tab\\tplugin"
+
+
 def not_a_learner():
     return 1
 '''
@@ -111,6 +119,9 @@ def _run(argv: list[str], out: Path) -> int:
         ("{broken}:Anything", "importing broken.py failed: SyntaxError"),
         ("no_such_learner", "unknown learner 'no_such_learner'; available: comm, "),
         ("{plugs}:", "expected module.path:Class or path/to/file.py:Class"),
+        # names become file names and table keys: single-line identifiers only
+        ("{plugs}:NewlineName", "name 'nl_plugin\\n' must be one line starting with a letter"),
+        ("{plugs}:TabName", "name 'tab\\tplugin' must be one line"),
     ],
 )
 def test_bad_plugin_is_one_line_exit_2(spec, match, plugin_file, tmp_path, capsys):
@@ -241,6 +252,8 @@ def test_evaluate_rejects_what_it_cannot_score():
         pid_bench.evaluate(42)
     with pytest.raises(ValueError, match="not a subclass of pid_bench.learners.Learner"):
         pid_bench.evaluate(dict)
+    with pytest.raises(ValueError, match=r"name 'emb\\n' must be one line starting"):
+        pid_bench.evaluate(lambda x1, x2: x1, name="emb\n", interaction="redundancy")
 
 
 @pytest.mark.slow

@@ -106,7 +106,7 @@ def test_learning_curve_rows(tmp_path):
         ({"generator_params": {"wrong": 1}}, "unknown parameter"),
         ({"seeds": []}, "at least one seed"),
         ({"learners": ["comm", "comm"]}, "listed twice"),
-        ({"train_overrides": {"epochs": -1}}, "epochs >= 0"),
+        ({"train_overrides": {"epochs": -1}}, "epochs: must be at least 0, got -1"),
     ],
 )
 def test_bad_config(kw, match):
@@ -127,9 +127,9 @@ def test_refuses_to_overwrite_another_config(two_epoch_run):
 @pytest.mark.parametrize(
     "kw, match",
     [
-        ({"seeds": [-1]}, "seeds must be distinct non-negative integers, got -1"),
-        ({"seeds": [0, 0]}, "seeds must be distinct"),
-        ({"train_overrides": {"threads": 0}}, "threads >= 1"),
+        ({"seeds": [-1]}, "seeds: must be at least 0, got -1"),
+        ({"seeds": [0, 0]}, "seeds: must be distinct integers >= 0, got 0 0"),
+        ({"train_overrides": {"threads": 0}}, "threads: must be at least 1, got 0"),
     ],
 )
 def test_bad_seeds_and_threads(kw, match):
@@ -144,7 +144,7 @@ def test_out_that_cannot_be_a_run_folder(tmp_path):
         run(_cfg(), a_file, quiet=True)
     with pytest.raises(ValueError, match="cannot write the run folder .*file.txt/run"):
         run(_cfg(), a_file / "run", quiet=True)
-    with pytest.raises(ValueError, match="jobs must be at least 1"):
+    with pytest.raises(ValueError, match="jobs: must be at least 1, got 0"):
         run(_cfg(), tmp_path / "r", jobs=0, quiet=True)
 
 

@@ -144,6 +144,11 @@ def test_bad_embeddings_are_one_line_exit_2(data, tmp_path, capsys):
         (["--embeddings", "/nonexistent.npz", "--data", "{data}"], "no such embeddings file"),
         (["--embeddings", "{data}", "--data", "{emb}"], "not a pid-bench dataset"),
         (["--embeddings", "{emb}", "--data", "{data}", "--name", "my model"], "--name 'my model'"),
+        # a name becomes file names and table keys: one line, refused rather than stripped
+        (["--embeddings", "{emb}", "--data", "{data}", "--name", "m\n"],
+         "--name 'm\\n' must be one line starting with a letter or _ and holding only letters"),
+        (["--embeddings", "{emb}", "--data", "{data}", "--name", "m\x1b[31m"], "--name 'm\\x1b"),
+        (["--embeddings", "{emb}", "--data", "{data}", "--name", " m"], "--name ' m' must be"),
         (["--embeddings", "{emb}", "--data", "{data}", "--config-set", "train.epochs=3"],
          "score trains nothing: --config-set takes probe.FIELD=VALUE only"),
         (["--embeddings", "{npy}", "--data", "{data}"], "not an .npz file but a .npy file"),

@@ -196,10 +196,10 @@ def check_hyperparams(
         default = getattr(cls, key)
         try:
             out[key] = coerce_value(raw, default)
-        except ValueError:
+        except ValueError as e:
+            kind = "finite float" if "finite" in str(e) else type(default).__name__
             raise ValueError(
-                f"learner {name!r} hyperparameter {key!r} takes a {type(default).__name__}, "
-                f"got {raw!r}"
+                f"learner {name!r} hyperparameter {key!r} takes a {kind}, got {raw!r}"
             ) from None
     return out
 

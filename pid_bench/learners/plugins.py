@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from pid_bench import arguments
 from pid_bench.learners.base import LEARNERS, Learner, one_line
 
 #: The entry-point group installed packages register learners under.
 ENTRY_POINT_GROUP = "pid_bench.learners"
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # Plug-ins resolved in this process: name -> (class, where it came from). Worker processes
 # (`--jobs`) resolve again from the run config's `plugins` entry, which records the source.
 _RESOLVED: dict[str, tuple[type[Learner], str]] = {}
@@ -242,11 +242,7 @@ def _check_name(name: str, where: str) -> None:
             f"{where}: is named {name!r}, the name of a built-in learner; set another `name` "
             "class attribute"
         )
-    if not _NAME.match(name):
-        raise ValueError(
-            f"{where}: name {name!r} must start with a letter or _ and hold only letters, "
-            "digits, _ and -"
-        )
+    arguments.identifier(name, f"{where}: name")
 
 
 def _import_file(path: Path, where: str):
