@@ -76,8 +76,10 @@ def reference(hang_file, tmp_path_factory) -> pd.DataFrame:
 
 def _sigint_as_from_a_terminal() -> None:
     """In the child: SIGINT handled by default and not blocked, as a shell started from a
-    terminal gives it. An ignored or blocked signal is inherited across exec: in the full
-    suite (not alone) the run slept through the signal until the timeout, three times."""
+    terminal gives it (an ignored or blocked signal is inherited across exec). A guard, not a
+    proven cure: in the full suite (never alone) the run slept through the signal until the
+    timeout three times, while a check after every test found pytest's main thread with
+    SIGINT at its default and unblocked; the suite passed with this guard once since."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
