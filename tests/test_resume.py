@@ -74,6 +74,18 @@ def reference(hang_file, tmp_path_factory) -> pd.DataFrame:
     return _table(out)
 
 
+def _signal_state(pid: int) -> str:
+    """The signal masks (blocked, ignored, caught) and the wait channel of process `pid`,
+    from /proc, for the message of a run that did not end on its signal."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+    except OSError as e:
+        return f"no /proc entry ({e})"
+    sig = [line for line in status if line.startswith(("SigPnd", "ShdPnd", "SigBlk", "SigIgn"))]
+    return "; ".join(sig) + f"; wchan {wchan or '?'}"
+
+
 def _sigint_as_from_a_terminal() -> None:
     """In the child: SIGINT handled by default and not blocked, as a shell started from a
     terminal gives it (an ignored or blocked signal is inherited across exec). A guard, not a
@@ -106,7 +118,12 @@ def _interrupt(argv: list[str], out: Path, sig: int) -> subprocess.Popen:
             time.sleep(0.2)
         proc.send_signal(sig)
         # 180 s, well under the plug-in's 600-s hang, so a run that ignores the signal fails
-        proc.stdout_text, proc.stderr_text = proc.communicate(timeout=180)
+        wait = 180
+        try:
+            proc.stdout_text, proc.stderr_text = proc.communicate(timeout=wait)
+        except subprocess.TimeoutExpired:
+            state = _signal_state(proc.pid)
+            pytest.fail(f"the run did not end within {wait} s of {sig!r}: {state}")
     finally:
         if proc.poll() is None:  # never leave a hanging run (and its workers) behind
             os.killpg(proc.pid, signal.SIGKILL)
