@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -231,3 +232,39 @@ def _latent_data(n: int, label: str, seed: int = 0) -> tuple[np.ndarray, np.ndar
 def latent_data() -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """`_latent_data`: (x1, x2, y) with one bit of the atom the label names."""
     return _latent_data
+
+
+#: A learner plug-in (a file, as users write one) that hangs in `embed` while PIDB_TEST_HANG
+#: is set: the runs that tests interrupt, kill or lock out (test_resume, test_lock).
+HANG_PLUGIN = '''
+import os
+import time
+
+import torch
+from pid_bench.learners import Learner
+
+
+class Hang(Learner):
+    """A frozen linear map that never finishes embedding while PIDB_TEST_HANG is set."""
+
+    name = "hang"
+    trainable = False
+    relative_cost = 0.01  # --jobs runs the cheapest cells last: cross's and random's first
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lin = torch.nn.Linear(self.shapes[0][0] + self.shapes[1][0], 8)
+
+    def embed(self, x1, x2):
+        if os.environ.get("PIDB_TEST_HANG"):
+            time.sleep(600)
+        return torch.tanh(self.lin(torch.cat([x1, x2], 1)))
+'''
+
+
+@pytest.fixture(scope="session")
+def hang_file(tmp_path_factory) -> Path:
+    """The `HANG_PLUGIN` file; pass it to --learners as f"{hang_file}:Hang"."""
+    path = tmp_path_factory.mktemp("plug") / "hang.py"
+    path.write_text(textwrap.dedent(HANG_PLUGIN))
+    return path

@@ -10,7 +10,6 @@ import platform
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -24,40 +23,14 @@ TINY = ["--generator", "bits", "--set", "n_train=160", "--set", "n_test=96"]
 FAST = ["--epochs", "1", "--batch-size", "32", "--no-mlp", "--quiet"]
 FAST += ["--config-set", "probe.pid_clusters=3", "--interaction", "redundancy"]
 
-HANG = '''
-import os
-import time
-
-import torch
-from pid_bench.learners import Learner
-
-
-class Hang(Learner):
-    """A frozen linear map that never finishes embedding while PIDB_TEST_HANG is set."""
-
-    name = "hang"
-    trainable = False
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.lin = torch.nn.Linear(self.shapes[0][0] + self.shapes[1][0], 8)
-
-    def embed(self, x1, x2):
-        if os.environ.get("PIDB_TEST_HANG"):
-            time.sleep(600)
-        return torch.tanh(self.lin(torch.cat([x1, x2], 1)))
-'''
-
 
 def _argv(out: Path, *learners: str) -> list[str]:
     return ["run", "--learners", *(learners or ("random",)), *TINY, *FAST, "--out", str(out)]
 
 
-def test_second_run_is_refused_and_a_killed_runs_lock_taken_over(tmp_path, capsys):
-    plugin = tmp_path / "hang.py"
-    plugin.write_text(textwrap.dedent(HANG))
+def test_second_run_is_refused_and_a_killed_runs_lock_taken_over(hang_file, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = _argv(out, "random", f"{plugin}:Hang")
+    argv = _argv(out, "random", f"{hang_file}:Hang")
     first = subprocess.Popen(
         [sys.executable, "-m", "pid_bench", *argv],
         env={**os.environ, "PIDB_TEST_HANG": "1"},

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -24,38 +23,6 @@ FAST = ["--epochs", "1", "--batch-size", "32", "--no-mlp", "--quiet"]
 FAST += ["--config-set", "probe.pid_clusters=3", "--config-set", "model.d_model=16"]
 #: Columns that legitimately differ between two executions of the same run.
 VOLATILE = ["run_id", "elapsed_s"]
-
-HANG = '''
-import os
-import time
-
-import torch
-from pid_bench.learners import Learner
-
-
-class Hang(Learner):
-    """A frozen linear map that never finishes embedding while PIDB_TEST_HANG is set."""
-
-    name = "hang"
-    trainable = False
-    relative_cost = 0.01  # --jobs runs the cheapest cells last: cross's and random's first
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.lin = torch.nn.Linear(self.shapes[0][0] + self.shapes[1][0], 8)
-
-    def embed(self, x1, x2):
-        if os.environ.get("PIDB_TEST_HANG"):
-            time.sleep(600)
-        return torch.tanh(self.lin(torch.cat([x1, x2], 1)))
-'''
-
-
-@pytest.fixture(scope="module")
-def hang_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("plug") / "hang.py"
-    path.write_text(textwrap.dedent(HANG))
-    return path
 
 
 def _argv(hang_file: Path, out: Path, *extra: str) -> list[str]:
