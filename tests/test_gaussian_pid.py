@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -159,6 +162,43 @@ def test_doubling_example_is_exact_at_moderate_size() -> None:
         red = min(ix, iy)
         expected += [red, ix - red, iy - red, 0.5 * np.log2(1 + a * a + b * b) - ix - iy + red]
     np.testing.assert_allclose(atoms(r)[:4], k * expected, atol=1e-5)
+
+
+GPID = Path(__file__).parent / "fixtures" / "fidelity" / "gpid"
+
+
+def _gpid_systems() -> list[tuple[np.ndarray, tuple[int, int, int], dict[str, float]]]:
+    with np.load(GPID.with_suffix(".npz")) as z:
+        fields = [str(f) for f in z["fields"]]
+        return [
+            (cov[: sum(d), : sum(d)], tuple(int(v) for v in d), dict(zip(fields, out, strict=True)))
+            for cov, d, out in zip(z["cov"], z["dims"], z["outputs"], strict=True)
+        ]
+
+
+def test_gpid_fixture_names_the_authors_repository_and_commit() -> None:
+    meta = json.loads(GPID.with_suffix(".json").read_text())
+    assert meta["repository"] == "praveenv253/gpid"
+    assert len(meta["commit"]) == 40 and int(meta["commit"], 16) >= 0
+    assert len(_gpid_systems()) == meta["systems"] >= 8
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_vector_target_matches_the_authors_code(case: int) -> None:
+    """Vector M, neither source a degraded copy: the union information needs the optimiser.
+
+    Reference: `exact_gauss_tilde_pid` of praveenv253/gpid, run by
+    tools/fidelity/make_fixtures_gpid.py. There the union information exceeds the larger
+    single-source MI (the scalar-M closed form) by at least 0.04 bits.
+    """
+    cov, dims, ref = _gpid_systems()[case]
+    assert ref["union"] - max(ref["imx"], ref["imy"]) >= 0.04  # the fixture's premise
+    r = gaussian_pid(cov, dims)
+    expected = [ref["ri"], ref["uix"], ref["uiy"], ref["si"], ref["imxy"]]
+    np.testing.assert_allclose(atoms(r), expected, atol=1e-4)
+    # a minimum: ours may only be lower than the authors' (their solver stops earlier)
+    union = r.redundancy + r.unique1 + r.unique2
+    assert union <= ref["union"] + 1e-6
 
 
 def test_samples_with_bias_correction_approach_the_truth() -> None:
