@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import subprocess
 import sys
@@ -97,20 +98,35 @@ def test_masks_differ_across_k_and_mask_the_ratio_of_each_modality():
 
 
 def test_masked_views_replace_tokens_by_the_mask_token_and_keep_cls():
-    m = _make(mask_ratio=0.5, n_masks=3)
-    t1, t2 = torch.randn(4, 4, 16), torch.randn(4, 4, 16)
-    g = torch.Generator().manual_seed(3)
-    out = m.masked_views(t1, t2, g)
-    assert out.shape == (3, 4, 16)
-    # the same masks by hand: tokens replaced by the mask token, CLS prepended by cls_output
-    g = torch.Generator().manual_seed(3)
-    e1, e2 = m.fusion.embed_tokens(t1, t2)
-    keep = torch.cat([m.keep_masks(4, 4, g, "cpu"), m.keep_masks(4, 4, g, "cpu")], -1)
-    tokens = torch.cat([e1, e2], 1)
-    for t in range(3):
-        seq = torch.where(keep[t][..., None], tokens, m.mask_token)
-        torch.testing.assert_close(out[t], m.fusion.cls_output(seq))
-    # every mask differs, so the K outputs of a sample differ
+    """Each masked view is the fusion of a sequence built here from the paper's rule, without
+    the implementation's mask helpers: of each modality's n tokens, int(n * (1 - ratio)) kept
+    and the rest replaced by the learned mask token; the CLS token untouched (prepended by the
+    fusion). Every choice of kept positions is tried; exactly one must give each output."""
+    m = _make(mask_ratio=0.75, n_masks=3)
+    b, n, d = 4, 4, 16
+    t1, t2 = torch.randn(b, n, d), torch.randn(b, n, d)
+    with torch.no_grad():
+        out = m.masked_views(t1, t2, torch.Generator().manual_seed(3))
+        assert out.shape == (3, b, d)
+        e1, e2 = m.fusion.embed_tokens(t1, t2)
+        token = m.mask_token.reshape(d)
+        subsets = list(itertools.combinations(range(n), 1))  # int(4 * 0.25) = 1 kept
+        choices = list(itertools.product(subsets, subsets))
+        found = {}
+        for i in range(b):
+            seqs = []
+            for keep1, keep2 in choices:
+                seq = [e1[i, j] if j in keep1 else token for j in range(n)]
+                seq += [e2[i, j] if j in keep2 else token for j in range(n)]
+                seqs.append(torch.stack(seq))
+            cand = m.fusion.cls_output(torch.stack(seqs))  # (len(choices), d)
+            for t in range(3):
+                hits = [c for c, z in zip(choices, cand, strict=True)
+                        if torch.allclose(z, out[t, i], atol=1e-5)]  # fmt: skip
+                assert len(hits) == 1, (t, i, hits)
+                found[t, i] = hits[0]
+    # the masks are drawn per mask and sample: the K choices of a sample are not all the same
+    assert any(len({found[t, i] for t in range(3)}) > 1 for i in range(b))
     assert not torch.allclose(out[0], out[1])
 
 
