@@ -149,6 +149,21 @@ def check_dataset(ds: BimodalDataset, tasks: tuple[str, ...], where: str = "") -
             )
 
 
+def check_probe_rows(ds: BimodalDataset, task: str, sub: np.ndarray) -> None:
+    """ValueError unless the train rows `sub` a probe is fitted on hold every class of `task`:
+    a probe never shown a class cannot predict it, and its balanced accuracy would be capped
+    below 1 without saying so."""
+    k = int(ds.n_classes[task])
+    counts = np.bincount(np.asarray(ds.train.labels[task])[sub], minlength=k)
+    if counts.min() < 1:
+        c = int(np.argmin(counts))
+        raise ValueError(
+            f"the probes' {len(sub)} training rows have no row of class {c} of task {task!r} "
+            f"({k} classes; the train split has {len(ds.train)} rows): a probe must see every "
+            "class; raise n_train (--set n_train=...) or --config-set probe.max_train=..."
+        )
+
+
 def training_split(ds: BimodalDataset, cls: type[Learner], task: str) -> Split:
     """The split a learner trains on for `task` ("" = the tasks without a pretraining split).
 
@@ -236,6 +251,7 @@ def probe_embeddings(
         atom = TASK_ATOM[task]
         true_bits = ds.true_pid[task].atom(atom)
         pseed = derive_seed(cell.seed, "probe", cell.learner, task)
+        check_probe_rows(ds, task, sub)
         y_tr = ds.train.labels[task][sub]
         args = (z_tr, y_tr, z_te, ds.test.labels[task], k, cfg.probe, pseed)
         results = {"linear": probes.linear_probe(*args)}
@@ -305,6 +321,10 @@ def _run_cell(
     t0 = time.perf_counter()
     device = resolve_device(cfg.train.device)
     ds = dataset_for_seed(cfg, cell.seed)
+    # the run checked the first seed's dataset before starting; each other seed's is checked
+    # here, where it is made (the message names the seed)
+    if cell.seed != cfg.seeds[0]:
+        check_dataset(ds, cell.tasks, f"seed {cell.seed}: ")
     cls = learner_cls(cfg, cell.learner)
     split = training_split(ds, cls, cell.train_task)
     group = cell.group

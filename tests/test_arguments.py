@@ -157,3 +157,31 @@ def test_run_in_memory_refuses_a_test_split_missing_a_class():
     cfg = resolve_config(learners=["random"], generator="bits", generator_params={"n_test": 2})
     with pytest.raises(ValueError, match="need at least 1 test row of each of its 4 classes"):
         run_in_memory(cfg)
+
+
+def test_a_later_seeds_test_split_missing_a_class_is_refused_naming_the_seed(tmp_path, capsys):
+    """The first seed's dataset is checked before the run starts, every other seed's in its
+    cell: at n_test=6, seed 0's synergy test rows hold all 4 classes, seed 1's miss class 3."""
+    out = tmp_path / "r"
+    argv = ["run", "--generator", "bits", "--learners", "random", "--interaction", "synergy"]
+    argv += ["--seeds", "0", "1", "--set", "n_train=40", "--set", "n_test=6", "--quiet"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pid-bench run: error: seed 1: the test split (6 rows) has 0 rows of "
+                          "class 3 of task 'synergy'"), err  # fmt: skip
+    assert len(err.splitlines()) == 1 and not (out / "results.csv").exists()
+
+
+def test_probe_training_rows_missing_a_class_are_refused(tmp_path, capsys):
+    """A probe fitted without a class never predicts it: 3 rows cannot hold 4 classes."""
+    out = tmp_path / "r"
+    argv = ["run", "--generator", "bits", "--learners", "random", "--interaction", "synergy"]
+    argv += ["--seeds", "0", "--set", "n_train=400", "--config-set", "probe.max_train=3"]
+    assert main([*argv, "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the probes' 3 training rows have no row of class" in err, err
+    assert "a probe must see every class" in err and len(err.splitlines()) == 1
+    # enough rows: the same run measures
+    ok = ["--seeds", "0", "--set", "n_train=400", "--config-set", "probe.max_train=200"]
+    argv2 = ["run", "--generator", "bits", "--learners", "random", "--interaction", "synergy"]
+    assert main([*argv2, *ok, "--quiet", "--out", str(tmp_path / "ok")]) == 0
