@@ -4,6 +4,7 @@ Usable on its own (numpy, scipy, scikit-learn only):
 
     from estimators import pid
     pid(p, measure="broja")          # p[x1, x2, y] -> PIDResult
+    pid(p, measure="imin")           # p[x1, x2, x3, y] -> LatticePIDResult, 18 atoms
     DiscretePID().fit(x1, x2, y)     # discrete samples
     ClusteredPID(n_clusters=20, random_state=0).fit(x1, x2, y)  # continuous modalities
     ClusteredPID(bias_correction="shuffle")  # minus the label-permutation null (small n)
@@ -29,6 +30,7 @@ from estimators.batch import BatchPID, BatchPIDResult
 from estimators.clustered import BIAS_CORRECTIONS, ClusteredPID, ClusteredPIDResult
 from estimators.discrete import MEASURES, DiscretePID, joint_from_samples, pid
 from estimators.gaussian import GaussianPID, GaussianPIDResult, gaussian_pid
+from estimators.lattice import LatticePIDResult, lattice_nodes, lattice_pid
 
 __all__ = [
     "BIAS_CORRECTIONS",
@@ -44,6 +46,7 @@ __all__ = [
     "GaussianPID",
     "GaussianPIDResult",
     "InsufficientMemoryError",
+    "LatticePIDResult",
     "PIDEstimator",
     "PIDResult",
     "SmallSampleWarning",
@@ -52,6 +55,8 @@ __all__ = [
     "get_estimator",
     "joint_from_samples",
     "joint_infos_bits",
+    "lattice_nodes",
+    "lattice_pid",
     "mutual_info_bits",
     "pid",
     "register",

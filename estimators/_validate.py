@@ -26,22 +26,27 @@ def _as_float_array(x: object, name: str) -> np.ndarray:
         ) from None
 
 
-def check_joint(p: object, name: str = "p") -> np.ndarray:
-    """A validated copy of a joint distribution p[x1, x2, y] as float64, normalised exactly.
+def check_joint(p: object, name: str = "p", sources: int = 2) -> np.ndarray:
+    """A validated copy of a joint distribution p[x1, ..., y] as float64, normalised exactly.
 
-    Accepts any 3-D array of finite, non-negative numbers summing to 1 within `SUM_TOL`.
-    Zero cells are normal.
+    Accepts any (`sources` + 1)-D array of finite, non-negative numbers summing to 1 within
+    `SUM_TOL` (`sources` = 2: p[x1, x2, y]; 3: p[x1, x2, x3, y]). Zero cells are normal.
     """
+    axes = ", ".join([f"x{i + 1}" for i in range(sources)] + ["y"])
     arr = _as_float_array(p, name)
-    if arr.ndim != 3:
+    if arr.ndim != sources + 1:
         raise ValueError(
-            f"{name} must be a 3-D array p[x1, x2, y] (one axis per variable); "
-            f"got a {arr.ndim}-D array of shape {arr.shape}"
+            f"{name} must be a {sources + 1}-D array p[{axes}] (one axis per variable"
+            + (
+                "; three sources: a 4-D p[x1, x2, x3, y] with measure='imin'"
+                if sources == 2
+                else ""
+            )
+            + f"); got a {arr.ndim}-D array of shape {arr.shape}"
         )
     if arr.size == 0:
         raise ValueError(
-            f"{name} is empty (shape {arr.shape}); every axis of p[x1, x2, y] needs at least "
-            "one value"
+            f"{name} is empty (shape {arr.shape}); every axis of p[{axes}] needs at least one value"
         )
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -59,7 +64,7 @@ def check_joint(p: object, name: str = "p") -> np.ndarray:
     if total <= 0.0:
         raise ValueError(
             f"{name} is degenerate: all its mass is zero; pass a probability distribution "
-            "p[x1, x2, y] that sums to 1"
+            f"p[{axes}] that sums to 1"
         )
     if abs(total - 1.0) > SUM_TOL:
         raise ValueError(

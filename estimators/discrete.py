@@ -27,6 +27,7 @@ from estimators._validate import (
     measure_of,
 )
 from estimators.base import PIDEstimator, register
+from estimators.lattice import LatticePIDResult, lattice_pid
 
 #: Valid values of `measure`.
 MEASURES: tuple[str, ...] = ("broja", "mmi", "imin")
@@ -38,12 +39,22 @@ _CLAMP_TOL = 1e-7
 _ZERO_TOL = 1e-9
 
 
-def pid(p: object, measure: str = "broja") -> PIDResult:
+def pid(p: object, measure: str = "broja") -> PIDResult | LatticePIDResult:
     """Partial information decomposition of a joint distribution p[x1, x2, y], in bits.
 
     p: any 3-D array of non-negative numbers summing to 1 (zero cells are fine).
     measure: one of `MEASURES`.
+
+    Three sources: a 4-D joint p[x1, x2, x3, y] with `measure="imin"` gives the 18 atoms of
+    the Williams-Beer lattice (`estimators.lattice.lattice_pid`, a `LatticePIDResult`).
     """
+    if np.ndim(p) == 4:
+        if check_measure(measure, MEASURES) != "imin":
+            raise ValueError(
+                f"a 4-D joint p[x1, x2, x3, y] (three sources) takes measure='imin' (the "
+                f"Williams-Beer lattice, exact); {measure!r} is defined here for two sources only"
+            )
+        return lattice_pid(p)
     joint = check_joint(p)
     measure = check_measure(measure, MEASURES)
     i1, i2, i12 = source_infos_bits(joint)
