@@ -109,10 +109,10 @@ class LatticePIDResult:
     """
 
     atoms: Mapping[str, float]
-    redundancies: Mapping[str, float] = field(repr=False)
     mutual_info: float
     measure: str = "imin"
     n_sources: int = 3
+    redundancies: Mapping[str, float] = field(default_factory=dict, repr=False)
 
     def atom(self, name: str) -> float:
         """The atom of a node given by name (`"1|2|3"`, `"3|12"`, `"123"`; order free)."""
@@ -134,6 +134,7 @@ class LatticePIDResult:
             "mutual_info": self.mutual_info,
             "measure": self.measure,
             "n_sources": self.n_sources,
+            "redundancies": dict(self.redundancies),
         }
 
 

@@ -17,9 +17,11 @@ import numpy as np
 
 from estimators import pid
 from estimators._result import PIDResult
+from estimators.lattice import LatticePIDResult
 
-#: A label: ("copy", a) -> y = a; ("xor", a, b) -> y = a XOR b (bitwise on the class codes, i.e.
-#: groupwise XOR of bit vectors); ("equal", a, b) -> y = [a == b] (XNOR for binary factors).
+#: A label: ("copy", a) -> y = a; ("xor", a, b, ...) -> y = a XOR b XOR ... (bitwise on the
+#: class codes, i.e. groupwise XOR of bit vectors); ("equal", a, b) -> y = [a == b] (XNOR for
+#: binary factors).
 Label = tuple[str, ...]
 
 #: Modalities up to this many latent values are solved on their full latent joint; larger ones
@@ -40,11 +42,18 @@ class LatentStructure:
 
     cards: (factor name, number of values) per factor.
     x1, x2: names of the factors modality 1 and modality 2 hold (a factor may be in both).
+    x3: those of modality 3 of a three-modality dataset; None for two.
     """
 
     cards: tuple[tuple[str, int], ...]
     x1: tuple[str, ...]
     x2: tuple[str, ...]
+    x3: tuple[str, ...] | None = None
+
+    @property
+    def sources(self) -> tuple[tuple[str, ...], ...]:
+        """The factors of each modality: (x1, x2) or (x1, x2, x3)."""
+        return (self.x1, self.x2) if self.x3 is None else (self.x1, self.x2, self.x3)
 
     def card(self, name: str) -> int:
         """Number of values of factor `name`."""
@@ -82,30 +91,27 @@ def apply_label(label: Label, codes: dict[str, np.ndarray]) -> np.ndarray:
     if kind == "copy":
         return np.asarray(codes[args[0]], dtype=np.int64)
     if kind == "xor":
-        return np.bitwise_xor(codes[args[0]], codes[args[1]]).astype(np.int64)
+        return np.bitwise_xor.reduce([np.asarray(codes[a]) for a in args]).astype(np.int64)
     if kind == "equal":
         return (np.asarray(codes[args[0]]) == np.asarray(codes[args[1]])).astype(np.int64)
     raise ValueError(f"unknown label kind {kind!r}; expected copy, xor or equal")
 
 
 def latent_joint(structure: LatentStructure, label: Label) -> np.ndarray:
-    """Exact p[x1, x2, y] by enumerating every configuration of the factors."""
+    """Exact p[x1, x2, y] (p[x1, x2, x3, y] with three modalities) by enumerating every
+    configuration of the factors."""
     names = [name for name, _ in structure.cards]
     cards = [c for _, c in structure.cards]
     grid = np.indices(cards).reshape(len(cards), -1)
     codes = dict(zip(names, grid, strict=True))
-    x1 = _joint_code(structure, structure.x1, codes)
-    x2 = _joint_code(structure, structure.x2, codes)
+    xs = [_joint_code(structure, f, codes) for f in structure.sources]
     y = apply_label(label, codes)
     p = np.zeros(
-        (
-            structure.n_values(structure.x1),
-            structure.n_values(structure.x2),
-            n_label_classes(structure, label),
-        )
+        tuple(structure.n_values(f) for f in structure.sources)
+        + (n_label_classes(structure, label),)
     )
     # Every configuration has probability 1 / (number of configurations).
-    np.add.at(p, (x1, x2, y), 1.0 / grid.shape[1])
+    np.add.at(p, (*xs, y), 1.0 / grid.shape[1])
     return p
 
 
@@ -133,22 +139,27 @@ def _reduce(structure: LatentStructure, label: Label) -> LatentStructure:
         cards=tuple((n, c) for n, c in structure.cards if n in keep),
         x1=tuple(f for f in structure.x1 if f in keep),
         x2=tuple(f for f in structure.x2 if f in keep),
+        x3=None if structure.x3 is None else tuple(f for f in structure.x3 if f in keep),
     )
 
 
 @lru_cache(maxsize=256)
 def exact_pid(
     structure: LatentStructure, label: Label, max_full_values: int = MAX_FULL_VALUES
-) -> PIDResult:
-    """BROJA PID, in bits, of (modality 1's factors, modality 2's factors; label).
+) -> PIDResult | LatticePIDResult:
+    """BROJA PID, in bits, of (modality 1's factors, modality 2's factors; label); with three
+    modalities the I_min PID over the Williams-Beer lattice (`estimators.lattice`, 18 atoms).
 
     Solved on the full latent joint when each modality has at most `max_full_values` latent
     values, else on the joint reduced to the factors the label reads (same atoms, see
-    `_reduce`). Cached by structure, so every dataset with the same structure shares one solve.
+    `_reduce`; for I_min too: a factor independent of the label and of the others changes no
+    specific information). Three modalities are always reduced. Cached by structure, so every
+    dataset with the same structure shares one solve.
     """
-    if (
-        structure.n_values(structure.x1) > max_full_values
-        or structure.n_values(structure.x2) > max_full_values
+    if structure.x3 is not None or any(
+        structure.n_values(f) > max_full_values for f in structure.sources
     ):
         structure = _reduce(structure, label)
+    if structure.x3 is not None:
+        return pid(latent_joint(structure, label), measure="imin")
     return pid(latent_joint(structure, label), measure="broja")

@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from estimators._result import PIDResult
+from estimators.lattice import LatticePIDResult
 
 #: The interaction tasks every generator provides, and the PID atom each one isolates.
 TASKS: tuple[str, ...] = ("redundancy", "unique1", "unique2", "synergy")
@@ -18,6 +19,31 @@ TASK_ATOM: dict[str, str] = {
     "unique2": "unique2",
     "synergy": "synergy",
 }
+#: The tasks of a three-modality dataset, and the node of the Williams-Beer lattice each one
+#: isolates (`estimators.lattice`: "1|2|3" what all three carry, "12" what only modalities 1
+#: and 2 together carry, ...).
+TASKS3: tuple[str, ...] = (
+    "redundancy",
+    "unique1",
+    "unique2",
+    "unique3",
+    "synergy12",
+    "synergy13",
+    "synergy23",
+    "synergy123",
+)
+TASK_ATOM3: dict[str, str] = {
+    "redundancy": "1|2|3",
+    "unique1": "1",
+    "unique2": "2",
+    "unique3": "3",
+    "synergy12": "12",
+    "synergy13": "13",
+    "synergy23": "23",
+    "synergy123": "123",
+}
+#: Every task name of two- and three-modality datasets, in display order.
+ALL_TASKS: tuple[str, ...] = TASKS + tuple(t for t in TASKS3 if t not in TASKS)
 
 #: Values of the vector generators' `synergy_pretrain` parameter: a synergy pretraining split
 #: biased by a permutation (s2 := pi(s1)), or none.
@@ -26,20 +52,27 @@ SYNERGY_PRETRAIN: tuple[str, ...] = ("permutation", "none")
 
 @dataclass
 class Split:
-    """One split of a bimodal dataset.
+    """One split of a dataset of two (or three) modalities.
 
     x1, x2: float32 arrays, (n, d) for vector modalities or (n, C, H, W) for images.
     labels: task name -> int64 array (n,) of class indices 0..K-1.
     latents: factor name -> array with first dimension n (the factors the labels derive from).
+    x3: the third modality of a three-modality dataset; None for two.
     """
 
     x1: np.ndarray
     x2: np.ndarray
     labels: dict[str, np.ndarray]
     latents: dict[str, np.ndarray] = field(default_factory=dict)
+    x3: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.x1.shape[0])
+
+    @property
+    def modalities(self) -> tuple[np.ndarray, ...]:
+        """(x1, x2), or (x1, x2, x3) with three modalities."""
+        return (self.x1, self.x2) if self.x3 is None else (self.x1, self.x2, self.x3)
 
     def subset(self, idx: np.ndarray) -> Split:
         """Rows `idx` of every array."""
@@ -48,6 +81,7 @@ class Split:
             x2=self.x2[idx],
             labels={k: v[idx] for k, v in self.labels.items()},
             latents={k: v[idx] for k, v in self.latents.items()},
+            x3=None if self.x3 is None else self.x3[idx],
         )
 
 
@@ -65,7 +99,9 @@ class ViewSource(Protocol):
 
 @dataclass
 class BimodalDataset:
-    """Bimodal data (x1, x2) with one label per interaction task and its exact PID.
+    """Bimodal data (x1, x2) with one label per interaction task and its exact PID; or, with
+    `Split.x3` set, three modalities (x1, x2, x3), the tasks `TASKS3` and the exact I_min
+    lattice PID of each (`LatticePIDResult`).
 
     `true_pid[task]` is computed by the exact discrete estimator on the latent joint
     distribution of the task's label and the latent factors each modality holds.
@@ -80,7 +116,7 @@ class BimodalDataset:
     params: dict[str, Any]
     train: Split
     test: Split
-    true_pid: dict[str, PIDResult]
+    true_pid: dict[str, PIDResult | LatticePIDResult]
     n_classes: dict[str, int]
     pretrain: dict[str, Split] = field(default_factory=dict)
     views: ViewSource | None = None
@@ -89,18 +125,29 @@ class BimodalDataset:
     latent_gaussian_pid: dict[str, PIDResult] = field(default_factory=dict)
 
     @property
+    def n_modalities(self) -> int:
+        """2, or 3 for a three-modality dataset (`Split.x3` set)."""
+        return len(self.train.modalities)
+
+    @property
     def tasks(self) -> tuple[str, ...]:
-        return tuple(t for t in TASKS if t in self.train.labels)
+        order = TASKS if self.n_modalities == 2 else TASKS3
+        return tuple(t for t in order if t in self.train.labels)
+
+    def task_atom(self, task: str) -> str:
+        """The atom `task` isolates: a `PIDResult` field with two modalities, a lattice node
+        (`"1|2|3"`, `"12"`, ...) of the `LatticePIDResult` with three."""
+        return (TASK_ATOM if self.n_modalities == 2 else TASK_ATOM3)[task]
 
     @property
-    def modality_kinds(self) -> tuple[str, str]:
+    def modality_kinds(self) -> tuple[str, ...]:
         """`vector` for (n, d) arrays, `image` for (n, C, H, W)."""
-        return (_kind(self.train.x1), _kind(self.train.x2))
+        return tuple(_kind(x) for x in self.train.modalities)
 
     @property
-    def modality_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def modality_shapes(self) -> tuple[tuple[int, ...], ...]:
         """Per-sample shape of each modality."""
-        return (tuple(self.train.x1.shape[1:]), tuple(self.train.x2.shape[1:]))
+        return tuple(tuple(x.shape[1:]) for x in self.train.modalities)
 
     def pretrain_split(self, task: str) -> Split:
         """The split a self-supervised learner trains on when it is scored on `task`."""

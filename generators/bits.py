@@ -26,6 +26,18 @@ distribution. Label-trained learners train on `train` (on the biased split the s
 s1 XOR pi(s1) is a function of x1 alone). `synergy_pretrain="none"` drops the split, so that
 self-supervised learners pretrain on `train` for every task, as before.
 
+Three modalities (`modalities=3`): groups r (held by all three), u1, u2, u3 (one modality
+each), a pair of groups per pair of modalities (p12_1 held by modality 1 and p12_2 by modality
+2; p13_1, p13_3; p23_2, p23_3) and one group per modality for the triple (t1, t2, t3). Modality i
+holds r, u_i, its two pair groups and t_i, five groups. Tasks (`TASKS3`), each one node of the
+Williams-Beer lattice: redundancy = r ("1|2|3"), unique_i = u_i ("i"), synergy12 = p12_1 XOR
+p12_2 ("12"), synergy13, synergy23, synergy123 = t1 XOR t2 XOR t3 ("123"). The true PID of each
+is the exact I_min lattice PID of the latent joint (`estimators.lattice`). Pretraining splits,
+one per synergy task: the pair's second group a fixed permutation of its first (p12_2 :=
+pi12(p12_1), ...), and for synergy123 t3 := g(t1, t2) for a fixed random table g. `bits` is at
+most `MAX_BITS3` (5 groups of `bits` bits per modality are tabulated). Two modalities (the
+default) draw exactly what they drew before the option existed.
+
 Measured (`pid-bench run --interaction synergy --seeds 0 1 2`, quick profile, linear probe,
 synergy, chance 0.25): CoMM 0.365 +- 0.008 without the split against 0.629 +- 0.096 with it,
 its untrained architecture (`random_fusion`) 0.368 / 0.380; at the paper profile CoMM 0.967
@@ -48,7 +60,7 @@ from ._truth import (
     exact_pid,
     n_label_classes,
 )
-from .base import SYNERGY_PRETRAIN, TASKS, BimodalDataset, Split, register
+from .base import SYNERGY_PRETRAIN, TASKS, TASKS3, BimodalDataset, Split, register
 
 LABELS: dict[str, Label] = {
     "redundancy": ("copy", "r"),
@@ -60,6 +72,27 @@ LABELS: dict[str, Label] = {
 #: Upper bound on `bits`: the synergy task's ground truth is a BROJA program on a (2**bits)**3
 #: joint, about 1 s at bits=5 and about a minute at bits=6.
 MAX_BITS = 5
+#: Upper bound on `bits` with three modalities: each modality's embedding is tabulated on its
+#: 5 * bits input bits (32,768 rows at 3).
+MAX_BITS3 = 3
+
+#: Three modalities: the groups each modality holds, and the labels (module docstring).
+X3_FACTORS: tuple[tuple[str, ...], ...] = (
+    ("r", "u1", "p12_1", "p13_1", "t1"),
+    ("r", "u2", "p12_2", "p23_2", "t2"),
+    ("r", "u3", "p13_3", "p23_3", "t3"),
+)
+FACTORS3: tuple[str, ...] = tuple(dict.fromkeys(f for m in X3_FACTORS for f in m))
+LABELS3: dict[str, Label] = {
+    "redundancy": ("copy", "r"),
+    "unique1": ("copy", "u1"),
+    "unique2": ("copy", "u2"),
+    "unique3": ("copy", "u3"),
+    "synergy12": ("xor", "p12_1", "p12_2"),
+    "synergy13": ("xor", "p13_1", "p13_3"),
+    "synergy23": ("xor", "p23_2", "p23_3"),
+    "synergy123": ("xor", "t1", "t2", "t3"),
+}
 
 
 class _Embedding:
@@ -158,6 +191,7 @@ def generate(
     n_test: int = 2000,
     seed: int = 0,
     synergy_pretrain: str = "permutation",
+    modalities: int = 2,
 ) -> BimodalDataset:
     """Bit-group data: `bits` bits per latent group, `dim` features per modality.
 
@@ -165,9 +199,12 @@ def generate(
     depends only on (`seed`, `bits`, `dim`), the test set only on (`seed`, `bits`, `dim`,
     `noise`, `n_test`). `synergy_pretrain` ("permutation" or "none") adds or drops the biased
     synergy pretraining split (module docstring); `train` and `test` are the same arrays
-    either way.
+    either way. `modalities`: 2, or 3 (module docstring; `bits` at most `MAX_BITS3`).
     """
     g = "bits"
+    modalities = check_int(g, "modalities", modalities, low=2, high=3)
+    if modalities == 3:
+        return _generate3(bits, dim, noise, n_train, n_test, seed, synergy_pretrain)
     bits = check_int(g, "bits", bits, low=1, high=MAX_BITS)
     dim = check_int(g, "dim", dim, low=1)
     noise = check_float(g, "noise", noise, low=0.0)
@@ -206,5 +243,117 @@ def generate(
         # Computed on the unbiased latent distribution that `train` and `test` follow.
         true_pid={t: exact_pid(st, LABELS[t]) for t in TASKS},
         n_classes={t: n_label_classes(st, LABELS[t]) for t in TASKS},
+        pretrain=pretrain,
+    )
+
+
+def _draw3(
+    n: int, bits: int, rng: np.random.Generator, bias: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """`n` rows of the three-modality groups; `bias` (one synergy task's map) ties its groups:
+    {"p12_2": pi over p12_1} (likewise p13_3, p23_3) or {"t3": g over (t1, t2), a (K*K,) table}."""
+    all_bits = rng.integers(0, 2, size=(n, len(FACTORS3) * bits), dtype=np.int64)
+    lat = {f: all_bits[:, i * bits : (i + 1) * bits] for i, f in enumerate(FACTORS3)}
+    k = 1 << bits
+    for target, table in (bias or {}).items():
+        if target == "t3":
+            code = _codes(lat["t1"]) * k + _codes(lat["t2"])
+        else:
+            code = _codes(lat[_BIAS_SOURCE3[target]])
+        lat[target] = _bits_of(table[code], bits)
+    return {f: np.ascontiguousarray(v) for f, v in lat.items()}
+
+
+#: A pair's second group, tied by its pretraining map to the first.
+_BIAS_SOURCE3: dict[str, str] = {"p12_2": "p12_1", "p13_3": "p13_1", "p23_3": "p23_2"}
+#: The group each synergy task's pretraining split ties to the others (its map's target).
+_BIAS_TARGET3: dict[str, str] = {
+    "synergy12": "p12_2",
+    "synergy13": "p13_3",
+    "synergy23": "p23_3",
+    "synergy123": "t3",
+}
+
+
+def structure3(bits: int) -> LatentStructure:
+    """The three-modality latent structure the ground truth is computed on."""
+    return LatentStructure(
+        cards=tuple((f, 1 << bits) for f in FACTORS3),
+        x1=X3_FACTORS[0],
+        x2=X3_FACTORS[1],
+        x3=X3_FACTORS[2],
+    )
+
+
+def bias_maps3(bits: int, seed: int) -> dict[str, np.ndarray]:
+    """Each synergy task's fixed map: a permutation of the K = 2**bits classes for a pair, a
+    (K * K,) table of classes (t1, t2) -> t3 for the triple."""
+    k = 1 << bits
+    maps = {}
+    for task, target in _BIAS_TARGET3.items():
+        rng = stream(seed, "bits", f"synergy_map_{task}")
+        maps[task] = rng.integers(0, k, size=k * k) if target == "t3" else rng.permutation(k)
+    return maps
+
+
+def _sample3(
+    n: int,
+    bits: int,
+    noise: float,
+    embs: tuple[_Embedding, ...],
+    rng: np.random.Generator,
+    bias: dict[str, np.ndarray] | None = None,
+) -> Split:
+    latents = _draw3(n, bits, rng, bias)
+    codes = {f: _codes(v) for f, v in latents.items()}
+    xs = []
+    for emb, held in zip(embs, X3_FACTORS, strict=True):
+        x = emb(np.concatenate([latents[f] for f in held], axis=1))
+        x += np.float32(noise) * rng.standard_normal(x.shape, dtype=np.float32)
+        xs.append(x)
+    labels = {t: apply_label(LABELS3[t], codes) for t in TASKS3}
+    return Split(x1=xs[0], x2=xs[1], x3=xs[2], labels=labels, latents=latents)
+
+
+def _generate3(
+    bits: int, dim: int, noise: float, n_train: int, n_test: int, seed: int, synergy_pretrain: str
+) -> BimodalDataset:
+    g = "bits"
+    bits = check_int(g, "bits", bits, low=1, high=MAX_BITS3)
+    dim = check_int(g, "dim", dim, low=1)
+    noise = check_float(g, "noise", noise, low=0.0)
+    n_train, n_test, seed = check_sizes(g, n_train, n_test, seed)
+    synergy_pretrain = check_choice(g, "synergy_pretrain", synergy_pretrain, SYNERGY_PRETRAIN)
+    n_in = len(X3_FACTORS[0]) * bits
+    embs = tuple(_Embedding(n_in, dim, stream(seed, g, f"m3_embed{i}")) for i in (1, 2, 3))
+    train = _sample3(n_train, bits, noise, embs, stream(seed, g, "m3_train"))
+    test = _sample3(n_test, bits, noise, embs, stream(seed, g, "m3_test"))
+    pretrain, extra = {}, {}
+    if synergy_pretrain == "permutation":
+        maps = bias_maps3(bits, seed)
+        for task, table in maps.items():
+            pretrain[task] = _sample3(
+                n_train, bits, noise, embs, stream(seed, g, f"m3_pretrain_{task}"),
+                {_BIAS_TARGET3[task]: table},
+            )  # fmt: skip
+        extra["synergy_maps"] = {t: [int(c) for c in m] for t, m in maps.items()}
+    st = structure3(bits)
+    return BimodalDataset(
+        name=g,
+        params={
+            "bits": bits,
+            "dim": dim,
+            "noise": noise,
+            "n_train": n_train,
+            "n_test": n_test,
+            "seed": seed,
+            "synergy_pretrain": synergy_pretrain,
+            "modalities": 3,
+            **extra,
+        },
+        train=train,
+        test=test,
+        true_pid={t: exact_pid(st, LABELS3[t]) for t in TASKS3},
+        n_classes={t: n_label_classes(st, LABELS3[t]) for t in TASKS3},
         pretrain=pretrain,
     )

@@ -37,6 +37,7 @@ from typing import IO, Any
 import numpy as np
 
 from estimators._result import PIDResult
+from estimators.lattice import LatticePIDResult
 
 from .base import VIEW_BUILDERS, BimodalDataset, Split
 
@@ -147,7 +148,7 @@ def fingerprint(ds: BimodalDataset) -> str:
     """
     h = hashlib.sha256(b"pid-bench-dataset-fingerprint/1")
     for key, split in sorted(_split_keys(ds).items()):
-        arrays = [("x1", split.x1), ("x2", split.x2)]
+        arrays = [(f"x{i}", x) for i, x in enumerate(split.modalities, start=1)]
         arrays += [(f"y_{t}", y) for t, y in sorted(split.labels.items())]
         for name, a in arrays:
             # little-endian and C order, so the bytes do not depend on how an array was stored
@@ -166,19 +167,26 @@ def save_npz(ds: BimodalDataset, path: str | os.PathLike[str]) -> Path:
     arrays: dict[str, np.ndarray] = {}
     splits_meta: dict[str, dict[str, Any]] = {}
     for key, split in _split_keys(ds).items():
-        arrays[f"{key}_x1"] = split.x1
-        arrays[f"{key}_x2"] = split.x2
+        for i, x in enumerate(split.modalities, start=1):
+            arrays[f"{key}_x{i}"] = x
         for task, y in split.labels.items():
             arrays[f"{key}_y_{task}"] = y
         for factor, z in split.latents.items():
             arrays[f"{key}_latent_{factor}"] = z
         splits_meta[key] = {"labels": list(split.labels), "latents": list(split.latents)}
     for task, res in ds.true_pid.items():
-        arrays[f"true_pid_{task}"] = np.array([getattr(res, a) for a in _ATOMS], dtype=np.float64)
+        # two modalities: the four atoms and I; three: the 18 lattice atoms (meta names them)
+        values = (
+            list(res.atoms.values())
+            if isinstance(res, LatticePIDResult)
+            else [getattr(res, a) for a in _ATOMS]
+        )
+        arrays[f"true_pid_{task}"] = np.array(values, dtype=np.float64)
     meta = {
         "format": FORMAT,
         "version": VERSION,
         "name": ds.name,
+        **({"modalities": ds.n_modalities} if ds.n_modalities != 2 else {}),
         "params": ds.params,
         "n_classes": ds.n_classes,
         "true_pid": {task: res.as_dict() for task, res in ds.true_pid.items()},
@@ -198,6 +206,10 @@ def load_npz(path: str | os.PathLike[str]) -> BimodalDataset:
     path = Path(path)
     npz = read_npz(path, "dataset file")
     meta = _meta(path, npz)
+    try:
+        n_modalities = _n_modalities(meta)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     missing = [k for k in _expected_keys(meta) if k not in npz]
     if missing:
         raise ValueError(f"{path}: dataset file is missing entries {', '.join(missing)}")
@@ -207,6 +219,7 @@ def load_npz(path: str | os.PathLike[str]) -> BimodalDataset:
             x2=npz[f"{key}_x2"],
             labels={t: npz[f"{key}_y_{t}"] for t in info["labels"]},
             latents={f: npz[f"{key}_latent_{f}"] for f in info["latents"]},
+            x3=npz[f"{key}_x3"] if n_modalities == 3 else None,
         )
         for key, info in meta["splits"].items()
     }
@@ -217,7 +230,7 @@ def load_npz(path: str | os.PathLike[str]) -> BimodalDataset:
             params=meta["params"],
             train=splits["train"],
             test=splits["test"],
-            true_pid={task: PIDResult(**d) for task, d in meta["true_pid"].items()},
+            true_pid={task: _pid_result(d) for task, d in meta["true_pid"].items()},
             n_classes={task: int(k) for task, k in meta["n_classes"].items()},
             pretrain={task: splits[f"pretrain_{task}"] for task in meta["pretrain"]},
             latent_gaussian_pid={
@@ -292,14 +305,14 @@ def _check_splits(path: Path, splits: dict[str, Split]) -> None:
     Checked whether or not the file records a fingerprint."""
     shapes = None
     for key, s in splits.items():
-        for name, a in (("x1", s.x1), ("x2", s.x2)):
+        for name, a in ((f"x{i}", x) for i, x in enumerate(s.modalities, start=1)):
             if a.ndim < 2 or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
                 raise ValueError(
                     f"{path}: {key}_{name} must be numbers with one row per sample (2-D or "
                     f"more), got {a.dtype} {a.shape}"
                 )
         n = len(s.x1)
-        counts = {f"{key}_x1": n, f"{key}_x2": len(s.x2)}
+        counts = {f"{key}_x{i}": len(x) for i, x in enumerate(s.modalities, start=1)}
         counts.update({f"{key}_y_{t}": len(y) if y.ndim else -1 for t, y in s.labels.items()})
         counts.update({f"{key}_latent_{f}": len(z) if z.ndim else -1 for f, z in s.latents.items()})
         if n == 0:
@@ -315,11 +328,11 @@ def _check_splits(path: Path, splits: dict[str, Split]) -> None:
                 raise ValueError(
                     f"{path}: {key}_y_{t} must be 1-D integer class labels, got {y.dtype} {y.shape}"
                 )
-        here = (s.x1.shape[1:], s.x2.shape[1:])
+        here = tuple(x.shape[1:] for x in s.modalities)
         if shapes is not None and here != shapes:
             raise ValueError(
-                f"{path}: the {key} split's samples have shapes {here[0]} and {here[1]}, "
-                f"train's {shapes[0]} and {shapes[1]}"
+                f"{path}: the {key} split's samples have shapes "
+                f"{' and '.join(map(str, here))}, train's {' and '.join(map(str, shapes))}"
             )
         shapes = shapes or here
 
@@ -341,10 +354,23 @@ def _check_labels(path: Path, ds: BimodalDataset) -> None:
 def _expected_keys(meta: dict[str, Any]) -> list[str]:
     keys = []
     for key, info in meta["splits"].items():
-        keys += [f"{key}_x1", f"{key}_x2"]
+        keys += [f"{key}_x{i}" for i in range(1, _n_modalities(meta) + 1)]
         keys += [f"{key}_y_{t}" for t in info["labels"]]
         keys += [f"{key}_latent_{f}" for f in info["latents"]]
     return keys
+
+
+def _n_modalities(meta: dict[str, Any]) -> int:
+    """2, or the `modalities` a three-modality file records."""
+    n = meta.get("modalities", 2)
+    if n not in (2, 3):
+        raise ValueError(f"entry 'meta' records {n!r} modalities; pid-bench reads 2 or 3")
+    return int(n)
+
+
+def _pid_result(d: dict[str, Any]) -> PIDResult | LatticePIDResult:
+    """A true PID from its `as_dict` form: lattice atoms (three modalities) or the four."""
+    return LatticePIDResult(**d) if "atoms" in d else PIDResult(**d)
 
 
 def _plain(res: PIDResult) -> dict[str, Any]:

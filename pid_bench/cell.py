@@ -117,6 +117,13 @@ def check_dataset(ds: BimodalDataset, tasks: tuple[str, ...], where: str = "") -
     """ValueError, blaming the data, unless every split's modalities are finite and the test
     split holds `MIN_TEST_PER_CLASS` rows of every class of each of `tasks` it has (the
     message says the minimum). `where` prefixes the message (the dataset file)."""
+    if ds.n_modalities != 2:
+        # generated, exported and shown already; trained and probed not yet
+        raise ValueError(
+            f"{where}this {ds.name!r} dataset has {ds.n_modalities} modalities; learners, "
+            "probes and reports take two so far (three-modality data can be generated, saved "
+            "and shown: pid-bench generate / show)"
+        )
     splits = {
         "train": ds.train,
         "test": ds.test,

@@ -36,6 +36,8 @@ def show_dataset(
         )
     if ds.modality_kinds == ("vector", "vector"):
         return _show_synergy_pairs(ds, out, split)
+    if ds.modality_kinds == ("vector",) * 3:
+        return _show_synergy_groups3(ds, out, split)
     if ds.modality_kinds != ("image", "image"):
         raise ValueError(
             f"show_dataset needs an image generator (both modalities (n, C, H, W)) or a vector "
@@ -140,6 +142,49 @@ def _show_synergy_pairs(ds: BimodalDataset, out: str | Path, split: str) -> Path
         ax.set_yticks(range(k))
         ax.tick_params(labelsize=7)
     fig.suptitle(f"{ds.name}: how often each (s1, s2) pair occurs", fontsize=9)
+    return _save(fig, out)
+
+
+def _show_synergy_groups3(ds: BimodalDataset, out: str | Path, split: str) -> Path:
+    """Three modalities: per synergy task (row), heatmaps of how its groups co-occur in
+    `train`, in the task's pretraining split and in `split`: a pair's two groups (uniform when
+    unbiased, a permutation matrix when tied), or the triple's (t1, t2) against t3."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from generators.bits import LABELS3
+
+    tasks = [t for t in ds.tasks if t.startswith("synergy")]
+    cols = list(dict.fromkeys(["train", *(["pretrain"] if ds.pretrain else []), split]))
+    fig, axes = plt.subplots(
+        len(tasks), len(cols), figsize=(2.4 * len(cols), 2.3 * len(tasks)), squeeze=False
+    )
+    for row, task in zip(axes, tasks, strict=True):
+        factors = LABELS3[task][1:]
+        for ax, col in zip(row, cols, strict=True):
+            name = task if col == "pretrain" else col
+            data = {"train": ds.train, "test": ds.test}.get(name) or ds.pretrain.get(name)
+            if data is None:  # no pretraining split (synergy_pretrain="none")
+                ax.axis("off")
+                continue
+            c = [factor_classes(data.latents[f]) for f in factors]
+            k = 1 + max(int(v.max()) for v in c)
+            rows_code = c[0] if len(c) == 2 else c[0] * k + c[1]
+            counts = np.zeros((k if len(c) == 2 else k * k, k), dtype=np.int64)
+            np.add.at(counts, (rows_code, c[-1]), 1)
+            ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(int(counts.max()), 1), aspect="auto")
+            title = name if name in ("train", "test") else f"pretrain[{name!r}]"
+            ax.set_title(f"{task}: {title}\nn = {len(data)}", fontsize=7)
+            ax.set_xlabel(f"{factors[-1]} class", fontsize=7)
+            ax.set_ylabel(" x ".join(factors[:-1]) + " class", fontsize=7)
+            ax.set_xticks(range(k))
+            ax.set_yticks(range(0, counts.shape[0], max(1, counts.shape[0] // 8)))
+            ax.tick_params(labelsize=6)
+    fig.suptitle(
+        f"{ds.name}, three modalities: how each synergy task's groups co-occur", fontsize=9
+    )
     return _save(fig, out)
 
 

@@ -76,6 +76,7 @@ def test_registry_and_defaults() -> None:
         "n_test": 2000,
         "seed": 0,
         "synergy_pretrain": "permutation",
+        "modalities": 2,
     }
     assert parameters("gaussian") == {
         "latent_dim": 5,
@@ -176,7 +177,9 @@ def test_shapes_and_dtypes(name: str, params: dict, dim: int) -> None:
     assert ds.name == name
     # the synergy map is derived from the seed and recorded beside the parameters
     recorded = {k: v for k, v in ds.params.items() if k != "synergy_map"}
-    assert recorded == {**parameters(name), **params, "n_train": 30, "n_test": 11}
+    # `modalities` is recorded only when 3: two-modality datasets are described as before
+    defaults = {k: v for k, v in parameters(name).items() if k != "modalities"}
+    assert recorded == {**defaults, **params, "n_train": 30, "n_test": 11}
     assert ds.tasks == TASKS
     assert ds.modality_kinds == ("vector", "vector")
     assert ds.modality_shapes == ((dim,), (dim,))
