@@ -21,7 +21,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 import generators
-from generators.base import TASK_ATOM, BimodalDataset, Split
+from generators.base import BimodalDataset, Split
 from generators.io import open_atomic
 from pid_bench import probes
 from pid_bench.learners import Learner
@@ -117,13 +117,6 @@ def check_dataset(ds: BimodalDataset, tasks: tuple[str, ...], where: str = "") -
     """ValueError, blaming the data, unless every split's modalities are finite and the test
     split holds `MIN_TEST_PER_CLASS` rows of every class of each of `tasks` it has (the
     message says the minimum). `where` prefixes the message (the dataset file)."""
-    if ds.n_modalities != 2:
-        # generated, exported and shown already; trained and probed not yet
-        raise ValueError(
-            f"{where}this {ds.name!r} dataset has {ds.n_modalities} modalities; learners, "
-            "probes and reports take two so far (three-modality data can be generated, saved "
-            "and shown: pid-bench generate / show)"
-        )
     splits = {
         "train": ds.train,
         "test": ds.test,
@@ -168,6 +161,24 @@ def check_probe_rows(ds: BimodalDataset, task: str, sub: np.ndarray) -> None:
             f"the probes' {len(sub)} training rows have no row of class {c} of task {task!r} "
             f"({k} classes; the train split has {len(ds.train)} rows): a probe must see every "
             "class; raise n_train (--set n_train=...) or --config-set probe.max_train=..."
+        )
+
+
+def check_run_data(cfg: RunConfig, ds: BimodalDataset) -> None:
+    """`check_dataset` for the run's tasks, and every learner of the run takes the dataset's
+    number of modalities (before anything is written)."""
+    check_dataset(ds, cfg.tasks)
+    for name in cfg.learners:
+        check_modalities(learner_cls(cfg, name), name, ds.n_modalities)
+
+
+def check_modalities(cls: type[Learner], name: str, n: int) -> None:
+    """ValueError unless learner `cls` (run as `name`) takes `n` modalities."""
+    if n not in getattr(cls, "modalities", (2,)):
+        raise ValueError(
+            f"learner {name!r} takes {' or '.join(map(str, cls.modalities))} modalities and "
+            f"this dataset has {n} (bimodal by design, or not yet written for {n}; a learner "
+            f"that takes {n} lists it in its class attribute `modalities`)"
         )
 
 
@@ -219,15 +230,16 @@ def _probe_rows(
     if keep is not None:
         # One pass over every train row; the probes read its subset rows, so that scoring the
         # saved file gives exactly this cell's numbers.
-        z_all = embed(learner, ds.train.x1, ds.train.x2, device)
+        z_all = embed(learner, ds.train.x1, ds.train.x2, device, x3=ds.train.x3)
         z_tr = z_all[sub]
     else:
         tr = ds.train.subset(sub)
-        z_tr = embed(learner, tr.x1, tr.x2, device)
-    z_te = embed(learner, ds.test.x1, ds.test.x2, device)
+        z_tr = embed(learner, tr.x1, tr.x2, device, x3=tr.x3)
+    z_te = embed(learner, ds.test.x1, ds.test.x2, device, x3=ds.test.x3)
+    # the clustered and BATCH PID estimates are bivariate: two modalities only
     uni = (
         embed(learner, ds.test.x1, ds.test.x2, device, unimodal=True)
-        if (final and learner.has_unimodal)
+        if (final and learner.has_unimodal and ds.n_modalities == 2)
         else None
     )
     if keep is not None:
@@ -255,7 +267,7 @@ def probe_embeddings(
     rows = []
     for task in cell.tasks:
         k = ds.n_classes[task]
-        atom = TASK_ATOM[task]
+        atom = ds.task_atom(task)
         true_bits = ds.true_pid[task].atom(atom)
         pseed = derive_seed(cell.seed, "probe", cell.learner, task)
         check_probe_rows(ds, task, sub)
@@ -333,6 +345,7 @@ def _run_cell(
     if cell.seed != cfg.seeds[0]:
         check_dataset(ds, cell.tasks, f"seed {cell.seed}: ")
     cls = learner_cls(cfg, cell.learner)
+    check_modalities(cls, cell.learner, ds.n_modalities)
     split = training_split(ds, cls, cell.train_task)
     group = cell.group
     torch.manual_seed(derive_seed(cell.seed, "init", cell.learner, group))
@@ -370,6 +383,7 @@ def _run_cell(
         desc=f"{cell.learner} s{cell.seed} {group}",
         on_epoch=on_epoch,
         views=split_views(ds, split) if cfg.aug.views == "generator" else None,
+        x3=split.x3,
     )
     keep: dict[str, np.ndarray] | None = {} if emb_dir is not None else None
     rows.extend(_probe_rows(cfg, ds, learner, cell, device, cfg.train.epochs, True, keep))

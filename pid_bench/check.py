@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from generators.base import TASKS
+from generators.base import ALL_TASKS
 from pid_bench.baseline import (
     BASELINE_FORMAT,
     BASELINE_VERSION,
@@ -379,7 +379,7 @@ def _row_order(key: Key) -> tuple[Any, ...]:
 
     learner, task, probe, metric = key
     li = LEARNER_ORDER.index(learner) if learner in LEARNER_ORDER else len(LEARNER_ORDER)
-    ti = TASKS.index(task) if task in TASKS else len(TASKS)
+    ti = ALL_TASKS.index(task) if task in ALL_TASKS else len(ALL_TASKS)
     return (li, learner, ti, task, probe, CAPTURE_METRICS.index(metric), metric)
 
 

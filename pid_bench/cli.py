@@ -94,13 +94,15 @@ def _generator_args(
 
 
 def _interaction_arg(p: Args, default: str) -> None:
-    from pid_bench.runconfig import INTERACTIONS
+    from pid_bench.runconfig import INTERACTION_NAMES
 
     p.add_argument(
         "--interaction",
         default=default,
-        choices=list(INTERACTIONS),
-        help=f"which tasks to score (uniqueness = unique1 + unique2; default {default})",
+        choices=list(INTERACTION_NAMES),
+        help=f"which tasks to score (uniqueness = unique1 + unique2; default {default}); "
+        "with --set modalities=3: redundancy, uniqueness (unique1-3), synergy (synergy12, "
+        "synergy13, synergy23, synergy123), all, or one synergy task by name",
     )
 
 

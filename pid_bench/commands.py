@@ -48,7 +48,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from pid_bench.config import PROFILES
     from pid_bench.learners import LEARNERS
     from pid_bench.probes import PROBES
-    from pid_bench.runconfig import INTERACTIONS
+    from pid_bench.runconfig import INTERACTIONS, INTERACTIONS3
 
     print("generators:")
     for name in sorted(generators.GENERATORS):
@@ -62,10 +62,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name, cls in LEARNERS.items():
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         hp = ", ".join(f"{k}={getattr(cls, k)!r}" for k in cls.hyperparams)
-        print(f"  {name:<15} {doc}" + (f" [--learner-set {name}.{hp}]" if hp else ""))
+        three = " [3 modalities]" if 3 in cls.modalities else ""
+        print(f"  {name:<15} {doc}{three}" + (f" [--learner-set {name}.{hp}]" if hp else ""))
     _list_plugins(LEARNERS)
     print(f"probes: {', '.join(PROBES)}")
     print(f"interactions: {', '.join(INTERACTIONS)}")
+    print(f"interactions, three modalities (--set modalities=3): {', '.join(INTERACTIONS3)}")
     print(f"profiles: {', '.join(PROFILES)}")
     return 0
 

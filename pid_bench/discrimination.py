@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from generators.base import TASKS
+from generators.base import ALL_TASKS
 from pid_bench.results import summarise
 
 #: The learner whose accuracy is each task's floor (frozen random encoders).
@@ -141,7 +141,7 @@ def floor_ceiling(
     acc = stats.xs("balanced_accuracy", level="metric")
     chance = stats.xs("chance", level="metric").groupby(level="task").mean()
     present = set(acc.index.get_level_values("task"))
-    tasks = [t for t in TASKS if t in present] + sorted(present - set(TASKS))
+    tasks = [t for t in ALL_TASKS if t in present] + sorted(present - set(ALL_TASKS))
     learners = list(order) if order else list(dict.fromkeys(acc.index.get_level_values(0)))
     learners = [name for name in learners if name in set(acc.index.get_level_values(0))]
     notes: list[str] = []

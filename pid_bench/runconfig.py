@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import generators
-from generators.base import TASKS, VIEW_BUILDERS, BimodalDataset
+from generators.base import TASKS, TASKS3, VIEW_BUILDERS, BimodalDataset
 from generators.io import fingerprint, load_npz
 from pid_bench import arguments
 from pid_bench.config import (
@@ -39,6 +39,17 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
     "synergy": (_S,),
     "all": TASKS,
 }
+#: The same with three modalities (`--set modalities=3`): the lattice's tasks, and each synergy
+#: task by name (the triple synergy alone: `--interaction synergy123`).
+INTERACTIONS3: dict[str, tuple[str, ...]] = {
+    "redundancy": ("redundancy",),
+    "uniqueness": ("unique1", "unique2", "unique3"),
+    "synergy": ("synergy12", "synergy13", "synergy23", "synergy123"),
+    "all": TASKS3,
+    **{t: (t,) for t in TASKS3 if t.startswith("synergy")},
+}
+#: Every `--interaction` name, of two or three modalities.
+INTERACTION_NAMES: tuple[str, ...] = tuple(dict.fromkeys([*INTERACTIONS, *INTERACTIONS3]))
 
 
 @dataclass(frozen=True)
@@ -77,17 +88,28 @@ class RunConfig:
     embeddings: str = ""
 
     @property
+    def n_modalities(self) -> int:
+        """2, or 3 for a generator run with `modalities=3` (or a three-modality data file)."""
+        return int(self.generator_params.get("modalities", 2))
+
+    @property
     def tasks(self) -> tuple[str, ...]:
-        return INTERACTIONS[self.interaction]
+        return interaction_tasks(self.interaction, self.n_modalities)
 
 
-def interaction_tasks(name: str) -> tuple[str, ...]:
-    """Tasks of an interaction name; ValueError listing valid names otherwise."""
+def interaction_tasks(name: str, modalities: int = 2) -> tuple[str, ...]:
+    """Tasks of an interaction name for data of `modalities` modalities; ValueError listing
+    valid names otherwise."""
+    table = INTERACTIONS if modalities == 2 else INTERACTIONS3
     try:
-        return INTERACTIONS[name]
+        return table[name]
     except KeyError:
+        other = " (a three-modality name: use it with --set modalities=3)" * (
+            modalities == 2 and name in INTERACTIONS3
+        )
         raise ValueError(
-            f"unknown interaction {name!r}; accepted: {', '.join(INTERACTIONS)}"
+            f"unknown interaction {name!r} for {modalities} modalities{other}; accepted: "
+            f"{', '.join(table)}"
         ) from None
 
 
@@ -116,8 +138,9 @@ def resolve_config(
     only, not that this machine has it (cells that run elsewhere: `--executor ray`).
     """
     prof = get_profile(profile)
-    interaction_tasks(interaction)
+    interaction_tasks(interaction, 3 if interaction in INTERACTIONS3 else 2)  # a known name
     generator, params, data_fp, file_views = _generator(profile, generator, generator_params, data)
+    interaction_tasks(interaction, int(params.get("modalities", 2)))
     _check_profile_generator(profile, generator)
     names, plugins, lp = _learners(learners, learner_params)
     seeds = arguments.seeds(seeds) if seeds is not None else prof.seeds

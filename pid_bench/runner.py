@@ -30,7 +30,7 @@ from pid_bench.cell import (
     Cell,
     Rows,
     RunFailed,
-    check_dataset,
+    check_run_data,
     dataset_for_seed,
     part_name,
     plan_cells,
@@ -197,7 +197,7 @@ def _run_locked(
     try:
         for cfg, _ in runs:  # every run's, before any folder is written
             ex.check(cfg)
-            check_dataset(dataset_for_seed(cfg, cfg.seeds[0]), cfg.tasks)
+            check_run_data(cfg, dataset_for_seed(cfg, cfg.seeds[0]))
         opened = [
             _open_run(cfg, out, force, save_embeddings, ex, jobs, quiet, locks) for cfg, out in runs
         ]
@@ -293,7 +293,7 @@ def run_in_memory(cfg: RunConfig, *, quiet: bool = True) -> pd.DataFrame:
     _check_call([(cfg, None)], quiet=quiet)
     executor = LocalExecutor(1, quiet=quiet)
     executor.check(cfg)
-    check_dataset(dataset_for_seed(cfg, cfg.seeds[0]), cfg.tasks)
+    check_run_data(cfg, dataset_for_seed(cfg, cfg.seeds[0]))
     run_id = new_run_id()
     env = environment(cfg, run_id)
     tasks = [Task(cfg, c, None, None) for c in plan_cells(cfg)]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from generators.base import TASKS
+from generators.base import ALL_TASKS
 from pid_bench.discrimination import FLOOR_ROLE, LABELS, floor_ceiling, learner_roles
 from pid_bench.results import summarise
 
@@ -85,8 +85,8 @@ def format_summary(
     tables = {p: summary_table(df, p) for p in PROBES}
     lin = tables["linear"]
     present = set(lin["task"]) | set(tables["mlp"]["task"])
-    # columns in the order of `generators.base.TASKS`; tasks not listed follow, sorted
-    tasks = [t for t in TASKS if t in present] + sorted(present - set(TASKS))
+    # columns in the order of `generators.base.ALL_TASKS`; tasks not listed follow, sorted
+    tasks = [t for t in ALL_TASKS if t in present] + sorted(present - set(ALL_TASKS))
     names = list(dict.fromkeys(learners)) if learners else sorted(set(df["learner"]))
     roles = learner_roles(names, plugins)
     groups = [

@@ -20,7 +20,8 @@ from pid_bench.config import TrainConfig
 from pid_bench.learners.base import Learner, LearnerError, failed
 
 #: `views(rows, rng) -> (x1, x2)`: new views of training rows drawn by the data's generator.
-ViewFn = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+#: `views(rows, rng)`: a new view of each row, one array per modality
+ViewFn = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, ...]]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -38,16 +39,14 @@ def resolve_device(name: str) -> torch.device:
     raise ValueError(f"unknown device {name!r}; accepted: auto, cpu, cuda")
 
 
-def _blame(
-    learner: Learner, cfg: TrainConfig, x1: torch.Tensor, x2: torch.Tensor, what: str
-) -> str:
+def _blame(learner: Learner, cfg: TrainConfig, xs: tuple[torch.Tensor, ...], what: str) -> str:
     """Why a loss is not finite, blaming what is at fault: NaN or inf in the batch's data, then
     a hyperparameter or learning rate that is not a finite number, then (only then) the
     learning rate's size."""
     label = learner_label(learner)
     bad = [
         name
-        for name, x in (("x1", x1), ("x2", x2))
+        for name, x in ((f"x{i}", x) for i, x in enumerate(xs, start=1))
         if x.is_floating_point() and not bool(torch.isfinite(x).all())
     ]
     if bad:
@@ -164,9 +163,13 @@ def train(
     progress: bool = True,
     desc: str = "train",
     on_epoch: Callable[[int], None] | None = None,
-    views: Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]] | None = None,
+    views: ViewFn | None = None,
+    x3: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
     """Train `learner` with AdamW on (x1, x2[, y]); returns the per-epoch log.
+
+    `x3`: the third modality of a three-modality dataset, passed to `learner.loss` as the
+    keyword `x3` (the learner must list 3 in `modalities`).
 
     `views(rows, rng) -> (x1, x2)`, where given, draws a new view of the training rows `rows`
     from the dataset's generative process; `learner.augment` then returns such views of the
@@ -193,6 +196,7 @@ def train(
         )
     t1 = torch.as_tensor(x1, device=device)
     t2 = torch.as_tensor(x2, device=device)
+    t3 = torch.as_tensor(x3, device=device) if x3 is not None else None
     ty = torch.as_tensor(y, dtype=torch.long, device=device) if y is not None else None
     order_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed + 1)
@@ -219,14 +223,18 @@ def train(
                     learner._view_draw = _view_drawer(
                         learner, views, idx.cpu().numpy(), view_rng, device
                     )
+                xs = (t1[idx], t2[idx]) if t3 is None else (t1[idx], t2[idx], t3[idx])
                 try:
-                    out = learner.loss(t1[idx], t2[idx], yb, idx, aug_gen)
+                    if t3 is None:
+                        out = learner.loss(xs[0], xs[1], yb, idx, aug_gen)
+                    else:
+                        out = learner.loss(xs[0], xs[1], yb, idx, aug_gen, x3=xs[2])
                 except Exception as e:  # the learner's own code, whatever it raises
                     raise _failed(learner, "loss", e) from e
                 loss, terms = _check_loss(learner, out)
                 if not torch.isfinite(loss):
                     where = f"loss became {float(loss)} at epoch {epoch}, batch {b}"
-                    raise LearnerError(_blame(learner, cfg, t1[idx], t2[idx], where))
+                    raise LearnerError(_blame(learner, cfg, xs, where))
                 opt.zero_grad(set_to_none=True)
                 try:
                     loss.backward()
@@ -268,27 +276,35 @@ def embed(
     device: torch.device,
     unimodal: bool = False,
     batch_size: int = 1024,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Frozen embeddings of (x1, x2) in eval mode, as float64 numpy arrays.
+    x3: np.ndarray | None = None,
+) -> np.ndarray | tuple[np.ndarray, ...]:
+    """Frozen embeddings of (x1, x2) (with `x3`: of the triple) in eval mode, as float64 numpy
+    arrays; `unimodal`: one array per modality.
 
     Anything the learner raises, an output that is not a (B, D) tensor per batch, and NaN or
     inf become a LearnerError naming the learner.
     """
     learner.eval()
     stage = "embed_unimodal" if unimodal else "embed"
+    n_mod = 2 if x3 is None else 3
+    kw = {} if x3 is None else {"x3": None}
     out: list = []
     for s in range(0, len(x1), batch_size):
         b1 = torch.as_tensor(x1[s : s + batch_size], device=device)
         b2 = torch.as_tensor(x2[s : s + batch_size], device=device)
+        if x3 is not None:
+            kw["x3"] = torch.as_tensor(x3[s : s + batch_size], device=device)
         try:
-            z = learner.embed_unimodal(b1, b2) if unimodal else learner.embed(b1, b2)
+            z = learner.embed_unimodal(b1, b2, **kw) if unimodal else learner.embed(b1, b2, **kw)
         except Exception as e:  # the learner's own code, whatever it raises
             raise _failed(learner, stage, e) from e
         if unimodal:
-            if not (isinstance(z, (tuple, list)) and len(z) == 2):
+            if not (isinstance(z, (tuple, list)) and len(z) == n_mod):
+                want = "a pair (z1, z2)" if n_mod == 2 else "a triple (z1, z2, z3)"
                 raise LearnerError(
-                    f"learner {learner_label(learner)!r}: embed_unimodal must return a pair "
-                    f"(z1, z2), got {type(z).__name__}"
+                    f"learner {learner_label(learner)!r}: embed_unimodal must return {want}, "
+                    f"got {type(z).__name__}"
+                    + (f" of length {len(z)}" if isinstance(z, (tuple, list)) else "")
                 )
             out.append(
                 tuple(_check_z(learner, f"{stage} z{i + 1}", t, len(b1)) for i, t in enumerate(z))
@@ -296,11 +312,10 @@ def embed(
         else:
             out.append(_check_z(learner, stage, z, len(b1)))
     if unimodal:
-        z1 = torch.cat([o[0] for o in out]).double().cpu().numpy()
-        z2 = torch.cat([o[1] for o in out]).double().cpu().numpy()
-        for i, z in enumerate((z1, z2)):
+        zs = tuple(torch.cat([o[i] for o in out]).double().cpu().numpy() for i in range(n_mod))
+        for i, z in enumerate(zs):
             _check_finite(learner, f"{stage} z{i + 1}", z)
-        return z1, z2
+        return zs
     z = torch.cat(out).double().cpu().numpy()
     _check_finite(learner, stage, z)
     return z

@@ -138,13 +138,135 @@ def test_show_draws_each_synergy_tasks_groups(tmp_path) -> None:
     assert out.stat().st_size > 10_000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_run_refuses_three_modalities_until_learners_take_them(tmp_path, capsys) -> None:
-    """Generated, saved and shown; not trained yet: one line, nothing written."""
+@pytest.mark.parametrize("learner", ["factorcl", "shared_private"])
+def test_bimodal_learners_are_refused_in_one_line(learner, tmp_path, capsys) -> None:
+    """Bimodal by design: refused before anything is written."""
     from pid_bench.cli import main
 
     out = tmp_path / "r"
-    argv = ["run", "--generator", "bits", "--set", "modalities=3", "--learners", "random"]
+    argv = ["run", "--generator", "bits", "--set", "modalities=3", "--learners", "random", learner]
     assert main([*argv, "--seeds", "0", "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "has 3 modalities; learners, probes and reports take two so far" in err
+    assert f"learner {learner!r} takes 2 modalities and this dataset has 3" in err, err
     assert len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_three_modality_interaction_names_need_three_modalities(capsys) -> None:
+    from pid_bench.cli import main
+
+    argv = ["run", "--generator", "bits", "--learners", "random", "--interaction", "synergy123"]
+    assert main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown interaction 'synergy123' for 2 modalities (a three-modality name" in err
+
+
+LEARNERS3 = ("random", "supervised", "cross", "cross_self", "comm", "random_fusion", "symile")
+
+
+@pytest.fixture(scope="module")
+def run3(tmp_path_factory):
+    """Every learner that takes three modalities, one short run on every task."""
+    from pid_bench.runner import resolve_config, run
+
+    cfg = resolve_config(
+        generator="bits",
+        generator_params={"modalities": 3, "n_train": 600, "n_test": 300},
+        learners=list(LEARNERS3),
+        seeds=[0],
+        interaction="all",
+        train_overrides={"epochs": 1},
+        probe_overrides={"mlp": False},
+    )
+    out = tmp_path_factory.mktemp("run3") / "r"
+    df, _ = run(cfg, out, quiet=True)
+    return cfg, df, out
+
+
+def test_every_three_modality_learner_runs_on_every_task(run3) -> None:
+    cfg, df, out = run3
+    assert cfg.tasks == TASKS3
+    acc = df[(df.metric == "balanced_accuracy") & (df.probe == "linear")]
+    assert set(acc.learner) == set(LEARNERS3)
+    assert {(r.learner, r.task) for r in acc.itertuples()} == {
+        (learner, t) for learner in LEARNERS3 for t in TASKS3
+    }
+    # each row carries the lattice node of its task and its true bits
+    rows = df[df.task == "synergy123"]
+    assert set(rows.true_atom) == {"123"} and set(rows.true_bits) == {2.0}
+    assert set(df[df.task == "redundancy"].true_atom) == {"1|2|3"}
+    # the clustered and BATCH PID estimates are bivariate: not made for three modalities
+    assert "pid_clustered" not in set(df.probe)
+    assert (out / "results.csv").exists() and (out / "manifest.json").exists()
+
+
+def test_three_modality_learners_embed_and_train(tmp_path) -> None:
+    """Shapes of `embed` and `embed_unimodal` (three arrays), and CoMM's four loss terms."""
+    import torch
+
+    from pid_bench.config import AugConfig, ModelConfig
+    from pid_bench.learners import get_learner
+
+    ds = generators.make("bits", modalities=3, n_train=64, n_test=10)
+    xs = [torch.as_tensor(x[:16]) for x in ds.train.modalities]
+    model = ModelConfig(d_model=16, hidden=32, proj_dim=8, fusion_heads=2)
+    for name in ("random", "supervised", "cross", "cross_self", "comm", "symile"):
+        torch.manual_seed(0)
+        cls = get_learner(name)
+        m = cls(ds.modality_kinds, ds.modality_shapes, model, AugConfig(), n_classes=4)
+        z = m.embed(xs[0], xs[1], x3=xs[2])
+        uni = m.embed_unimodal(xs[0], xs[1], x3=xs[2])
+        assert z.shape[0] == 16 and len(uni) == 3 and all(u.shape[0] == 16 for u in uni), name
+        if m.trainable:
+            y = torch.zeros(16, dtype=torch.long)
+            loss, terms = m.loss(xs[0], xs[1], y, torch.arange(16), None, x3=xs[2])
+            loss.backward()
+            assert torch.isfinite(loss), name
+            if name == "comm":
+                assert set(terms) == {"fused", "uni1", "uni2", "uni3"}
+            if name == "cross":
+                assert set(terms) == {"cross12", "cross13", "cross23"}
+    # CoMM's Z1 reads modality 1 only: changing x2 and x3 leaves it unchanged
+    torch.manual_seed(0)
+    m = get_learner("comm")(ds.modality_kinds, ds.modality_shapes, model, AugConfig())
+    z1, z2, z3 = m.embed_unimodal(xs[0], xs[1], x3=xs[2])
+    w1, w2, w3 = m.embed_unimodal(xs[0], xs[1] + 1.0, x3=xs[2] - 1.0)
+    torch.testing.assert_close(z1, w1)
+    assert not torch.allclose(z2, w2) and not torch.allclose(z3, w3)
+
+
+PLUGIN3 = """
+import torch
+from pid_bench.learners import Learner
+
+
+class Triple(Learner):
+    \"\"\"A frozen linear map of each modality (a user's three-modality plug-in).\"\"\"
+
+    name = "triple"
+    trainable = False
+    modalities = (2, 3)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.maps = torch.nn.ModuleList(torch.nn.Linear(s[0], 8) for s in self.shapes)
+        self.requires_grad_(False)
+
+    def embed(self, x1, x2, x3=None):
+        xs = (x1, x2) if x3 is None else (x1, x2, x3)
+        return torch.cat([m(x) for m, x in zip(self.maps, xs)], 1)
+"""
+
+
+def test_a_plugin_takes_three_modalities(tmp_path) -> None:
+    from pid_bench.cli import main
+
+    plugin = tmp_path / "triple.py"
+    plugin.write_text(PLUGIN3)
+    out = tmp_path / "r"
+    argv = ["run", "--generator", "bits", "--set", "modalities=3", "--set", "n_train=400"]
+    argv += ["--set", "n_test=200", "--learners", f"{plugin}:Triple", "--interaction", "synergy123"]
+    assert main([*argv, "--seeds", "0", "--no-mlp", "--quiet", "--out", str(out)]) == 0
+    import pandas as pd
+
+    df = pd.read_csv(out / "results.csv")
+    assert set(df.learner) == {"triple"} and set(df.task) == {"synergy123"}

@@ -9,7 +9,14 @@ modality masks; `Fusion.from_config(model_cfg)` follows the run's fusion options
 `info_nce`, `nt_xent`, `comm_loss`.
 """
 
-from pid_bench.learners import comm, contrastive, factorcl, reference, shared_private  # noqa: F401
+from pid_bench.learners import (  # noqa: F401
+    comm,
+    contrastive,
+    factorcl,
+    reference,
+    shared_private,
+    symile,
+)
 from pid_bench.learners.base import LEARNERS, Learner, check_hyperparams, register
 from pid_bench.learners.comm import MASKS_ALL, Fusion
 from pid_bench.learners.encoders import (

@@ -93,6 +93,13 @@ class Learner(nn.Module):
       set on the instance after construction);
     - `untrained_floor`, `relative_cost`: below.
 
+    Three modalities. A learner that takes three sets `modalities = (2, 3)` (the default
+    `(2,)` makes a three-modality run refuse it in one line). With three, `kinds` and
+    `shapes` have three entries and the third modality comes as the keyword argument `x3`:
+    `loss(x1, x2, y, idx, generator, x3=x3)`, `embed(x1, x2, x3=x3)`,
+    `embed_unimodal(x1, x2, x3=x3) -> (z1, z2, z3)`, and `self.augment(x1, x2, generator,
+    x3=x3)` returns three views. Two-modality runs call every method as above, without `x3`.
+
     Errors raised in `__init__`, `loss`, `embed`, `embed_unimodal` or `start_epoch`, and
     outputs outside this contract, become one-line LearnerErrors naming the learner; the
     run's other cells still finish (see `pid_bench.runner.run`).
@@ -106,6 +113,8 @@ class Learner(nn.Module):
     trainable: bool = True
     #: exposes `embed_unimodal`
     has_unimodal: bool = False
+    #: the numbers of modalities the learner takes (three: see "Three modalities" above)
+    modalities: tuple[int, ...] = (2,)
     #: class attributes a user may override per run (`--learner-set NAME.KEY=VALUE`)
     hyperparams: tuple[str, ...] = ()
     #: the registered learner that is this learner's architecture left untrained (its floor);
@@ -118,12 +127,12 @@ class Learner(nn.Module):
     #: first epoch (for schedules over training, e.g. a loss weight ramped per epoch)
     total_epochs: int = 0
     #: set by the training loop for each batch when the run draws views from the generator
-    _view_draw: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
+    _view_draw: Callable[..., tuple[Tensor, ...]] | None = None
 
     def __init__(
         self,
-        kinds: tuple[str, str],
-        shapes: tuple[tuple[int, ...], tuple[int, ...]],
+        kinds: tuple[str, ...],
+        shapes: tuple[tuple[int, ...], ...],
         model: ModelConfig,
         aug: AugConfig,
         n_classes: int | None = None,
@@ -135,22 +144,35 @@ class Learner(nn.Module):
         self.shapes = shapes
         self.model_cfg = model
         self.n_classes = n_classes
+        if len(kinds) not in self.modalities:
+            raise ValueError(
+                f"{type(self).__name__} takes {' or '.join(map(str, self.modalities))} "
+                f"modalities, got {len(kinds)}"
+            )
         self.aug1 = build_augment(kinds[0], aug)
         self.aug2 = build_augment(kinds[1], aug)
+        if len(kinds) == 3:
+            self.aug3 = build_augment(kinds[2], aug)
 
     def augment(
-        self, x1: Tensor, x2: Tensor, generator: torch.Generator | None
-    ) -> tuple[Tensor, Tensor]:
-        """One augmented view of the pair.
+        self,
+        x1: Tensor,
+        x2: Tensor,
+        generator: torch.Generator | None,
+        x3: Tensor | None = None,
+    ) -> tuple[Tensor, ...]:
+        """One augmented view of the pair (of the triple, with `x3`).
 
         With generator views (during training, where the dataset has a view source and
         `AugConfig.views` is not `tensor`): a new view of the batch's rows drawn from the
         generative process (same content, new style). Otherwise each modality is augmented
         independently by the tensor augmentations.
         """
+        xs = (x1, x2) if x3 is None else (x1, x2, x3)
         if self._view_draw is not None:
-            return self._view_draw(x1, x2)
-        return self.aug1(x1, generator), self.aug2(x2, generator)
+            return self._view_draw(*xs)
+        augs = (self.aug1, self.aug2, getattr(self, "aug3", None))
+        return tuple(a(x, generator) for a, x in zip(augs, xs, strict=False))
 
     def loss(
         self,

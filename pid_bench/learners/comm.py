@@ -3,7 +3,8 @@
 Dufumier, Castillo-Navarro, Tuia, Thiran, "What to align in multimodal contrastive learning?",
 ICLR 2025. One token encoder per modality, a pre-LayerNorm transformer fusion module over both
 modalities' tokens and a CLS token (Z = CLS output), modality masking for Z1 and Z2, and the
-loss of `comm_loss` over [Z1, Z2, Z] of two augmented views.
+loss of `comm_loss` over [Z1, Z2, Z] of two augmented views. Three modalities: the same over
+[Z1, Z2, Z3, Z] (its n + 1 terms, as the authors' loss takes any n).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Fusion(nn.Module):
         activation: str = "relu",
         init: str = "torch",
         modality_embedding: bool = True,
+        n_modalities: int = 2,
     ) -> None:
         super().__init__()
         if activation not in FUSION_ACTIVATIONS:
@@ -95,7 +97,9 @@ class Fusion(nn.Module):
         std = 1.0 if init == "comm" else 0.02
         self.cls = nn.Parameter(torch.randn(1, 1, d_model) * std)
         self.modality: nn.Parameter | None = (
-            nn.Parameter(torch.randn(2, 1, d_model) * 0.02) if modality_embedding else None
+            nn.Parameter(torch.randn(n_modalities, 1, d_model) * 0.02)
+            if modality_embedding
+            else None
         )
         layer = nn.TransformerEncoderLayer(
             d_model,
@@ -114,8 +118,9 @@ class Fusion(nn.Module):
             self._init_comm()
 
     @classmethod
-    def from_config(cls, cfg: ModelConfig) -> Fusion:
-        """The fusion `cfg` describes (width, heads, layers and the fusion_* options)."""
+    def from_config(cls, cfg: ModelConfig, n_modalities: int = 2) -> Fusion:
+        """The fusion `cfg` describes (width, heads, layers and the fusion_* options), over
+        `n_modalities` token sequences."""
         return cls(
             cfg.d_model,
             cfg.fusion_heads,
@@ -124,6 +129,7 @@ class Fusion(nn.Module):
             activation=cfg.fusion_activation,
             init=cfg.fusion_init,
             modality_embedding=cfg.modality_embedding,
+            n_modalities=n_modalities,
         )
 
     @torch.no_grad()
@@ -141,12 +147,12 @@ class Fusion(nn.Module):
             nn.init.normal_(layer.linear1.weight, std=(2 * d) ** -0.5)
             nn.init.normal_(layer.linear2.weight, std=proj_std)
 
-    def embed_tokens(self, t1: Tensor, t2: Tensor) -> tuple[Tensor, Tensor]:
+    def embed_tokens(self, *ts: Tensor) -> tuple[Tensor, ...]:
         """Each modality's tokens (B, n_i, d) with its modality embedding added: the fusion's
         input sequence is [CLS] followed by any of these (what `cls_output` reads)."""
         if self.modality is None:
-            return t1, t2
-        return t1 + self.modality[0], t2 + self.modality[1]
+            return ts
+        return tuple(t + self.modality[i] for i, t in enumerate(ts))
 
     def cls_output(self, tokens: Tensor) -> Tensor:
         """The normalised CLS output (B, d) of the fusion layers over [CLS, tokens], tokens
@@ -158,15 +164,18 @@ class Fusion(nn.Module):
             x = _layer(layer, x, cls_only=i == len(layers) - 1)
         return self.norm(x[:, 0])
 
-    def forward(self, t1: Tensor, t2: Tensor, masks: list[tuple[bool, bool]]) -> list[Tensor]:
-        """CLS output for each modality mask ([on, off] -> Z1, [off, on] -> Z2, [on, on] -> Z).
+    def forward(
+        self, t1: Tensor, t2: Tensor, masks: list[tuple[bool, ...]], t3: Tensor | None = None
+    ) -> list[Tensor]:
+        """CLS output for each modality mask ([on, off] -> Z1, [off, on] -> Z2, [on, on] -> Z;
+        with `t3`, masks of three: [on, off, off] -> Z1, ..., [on, on, on] -> Z).
 
         The encoders' tokens are computed once by the caller; masks whose sequences have the
         same length (Z1 and Z2 when both modalities have as many tokens) share one batched
         pass.
         """
         b = t1.shape[0]
-        parts = self.embed_tokens(t1, t2)
+        parts = self.embed_tokens(t1, t2) if t3 is None else self.embed_tokens(t1, t2, t3)
         # (off, off) leaves the CLS token alone
         seqs = [
             torch.cat([p for p, on in zip(parts, m, strict=True) if on] or [t1[:, :0]], 1)
@@ -182,6 +191,8 @@ class Fusion(nn.Module):
 
 
 MASKS_ALL = [(True, False), (False, True), (True, True)]
+#: Three modalities: each alone (Z1, Z2, Z3), then all (Z).
+MASKS_ALL3 = [(True, False, False), (False, True, False), (False, False, True), (True, True, True)]
 
 
 @register("comm")
@@ -193,16 +204,21 @@ class CoMM(Learner):
     hyperparams = ("fused_term",)
     relative_cost = 3.0
     untrained_floor = "random_fusion"
+    modalities = (2, 3)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         c = self.model_cfg
         self.enc1 = build_encoder(self.kinds[0], self.shapes[0], c)
         self.enc2 = build_encoder(self.kinds[1], self.shapes[1], c)
-        self.fusion = Fusion.from_config(c)
+        if len(self.kinds) == 3:
+            self.enc3 = build_encoder(self.kinds[2], self.shapes[2], c)
+        self.fusion = Fusion.from_config(c, n_modalities=len(self.kinds))
         self.head = projection_head(c.d_model, c)
 
-    def loss(self, x1, x2, y, idx, generator):
+    def loss(self, x1, x2, y, idx, generator, x3=None):
+        if x3 is not None:
+            return self._loss3(x1, x2, x3, generator)
         a1, a2 = self.augment(x1, x2, generator)
         b1, b2 = self.augment(x1, x2, generator)
         # Both views go through each encoder (batched where per-sample) and the fusion
@@ -224,10 +240,31 @@ class CoMM(Learner):
         # view as in the released code (the order its running statistics see them).
         return [self.head(zk[:n]) for zk in z], [self.head(zk[n:]) for zk in z]
 
-    def embed(self, x1, x2):
+    def _loss3(self, x1, x2, x3, generator):
+        """Three modalities: the n + 1 = 4 terms of `comm_loss` over [Z1, Z2, Z3, Z]."""
+        va = self.augment(x1, x2, generator, x3=x3)
+        vb = self.augment(x1, x2, generator, x3=x3)
+        encs = (self.enc1, self.enc2, self.enc3)
+        t = [torch.cat(encode_views(e, a, b), 0) for e, a, b in zip(encs, va, vb, strict=True)]
+        z = self.fusion(t[0], t[1], MASKS_ALL3, t3=t[2])
+        n = x1.shape[0]
+        if batch_independent(self.head):
+            chunks = self.head(torch.cat(z, 0)).split(n, 0)
+            za, zb = list(chunks[0::2]), list(chunks[1::2])
+        else:
+            za, zb = [self.head(zk[:n]) for zk in z], [self.head(zk[n:]) for zk in z]
+        return comm_loss(za, zb, self.model_cfg.temperature, fused_term=self.fused_term)
+
+    def embed(self, x1, x2, x3=None):
+        if x3 is not None:
+            mask = [(True, True, True)]
+            return self.fusion(self.enc1(x1), self.enc2(x2), mask, t3=self.enc3(x3))[0]
         return self.fusion(self.enc1(x1), self.enc2(x2), [(True, True)])[0]
 
-    def embed_unimodal(self, x1, x2):
+    def embed_unimodal(self, x1, x2, x3=None):
+        if x3 is not None:
+            t = (self.enc1(x1), self.enc2(x2), self.enc3(x3))
+            return tuple(self.fusion(t[0], t[1], MASKS_ALL3[:3], t3=t[2]))
         z1, z2 = self.fusion(self.enc1(x1), self.enc2(x2), MASKS_ALL[:2])
         return z1, z2
 

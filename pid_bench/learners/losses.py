@@ -53,6 +53,58 @@ def comm_loss(
     return loss, {k: float(v.detach()) for k, v in terms.items()}
 
 
+def symile_loss(
+    reps: list[Tensor],
+    logit_scale: Tensor | float,
+    negatives: str = "n",
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Symile's loss (Saporta, Puli, Goldstein, Ranganath, NeurIPS 2024) over M modalities.
+
+    The score of a tuple is the multilinear inner product MIP(a, b, c) = sum_d a_d b_d c_d of
+    its representations (the dot product for M = 2). Each modality in turn is the anchor: its
+    row i is classified (cross-entropy) against candidate tuples of the other modalities, the
+    positive being row i of each; the loss is the mean over anchors. `negatives`: "n", per
+    anchor one permutation of the rows of each other modality (drawn from `generator`) gives
+    N - 1 negatives per row, the positive put on the diagonal; "n_squared", every combination
+    of the other modalities' rows (N**(M-1) candidates). Written from the paper and checked
+    against the authors' `symile` package (tests/test_symile.py). `reps` are used as given
+    (the learner normalises them); `logit_scale` multiplies every score.
+    """
+    if negatives not in ("n", "n_squared"):
+        raise ValueError(f"negatives must be 'n' or 'n_squared', got {negatives!r}")
+    n = reps[0].shape[0]
+    target = torch.arange(n, device=reps[0].device)
+    losses = []
+    for i, anchor in enumerate(reps):
+        others = [r for j, r in enumerate(reps) if j != i]
+        positive = anchor
+        for r in others:
+            positive = positive * r
+        positive = positive.sum(1)
+        if negatives == "n":
+            shuffled = torch.ones_like(anchor)
+            for r in others:
+                dev = generator.device if generator is not None else r.device
+                perm = torch.randperm(n, generator=generator, device=dev).to(r.device)
+                shuffled = shuffled * r[perm]
+            logits = anchor @ shuffled.T
+            logits = torch.where(
+                torch.eye(n, dtype=torch.bool, device=anchor.device), positive, logits
+            )
+            losses.append(F.cross_entropy(logit_scale * logits, target))
+        else:
+            # products of every combination of the others' rows, flattened row-major: the
+            # positive of anchor row i is the combination (i, i, ...)
+            prod = others[0]
+            for r in others[1:]:
+                prod = (prod[:, None, :] * r[None, :, :]).reshape(-1, anchor.shape[1])
+            logits = anchor @ prod.T
+            index = sum(target * n**k for k in range(len(others)))
+            losses.append(F.cross_entropy(logit_scale * logits, index))
+    return torch.stack(losses).mean()
+
+
 def coral_loss(a: Tensor, b: Tensor) -> Tensor:
     """Deep-CORAL covariance alignment ||C_a - C_b||_F^2 / (4 d^2) (Sun & Saenko 2016)."""
     d = a.shape[1]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from generators.base import TASKS
+from generators.base import ALL_TASKS
 from pid_bench import plotstyle
 from pid_bench.check import run_plugins
 from pid_bench.discrimination import learner_roles
@@ -84,9 +84,10 @@ def interaction(task: str) -> str:
 
 
 def task_order(tasks: Sequence[str]) -> list[str]:
-    """`tasks` in `TASKS` order, then any others sorted."""
+    """`tasks` in `ALL_TASKS` order (two modalities' tasks, then three's), then any others
+    sorted."""
     present = set(tasks)
-    return [t for t in TASKS if t in present] + sorted(present - set(TASKS))
+    return [t for t in ALL_TASKS if t in present] + sorted(present - set(ALL_TASKS))
 
 
 def interaction_order(names: Sequence[str]) -> list[str]:
