@@ -150,7 +150,7 @@ def test_label_trained_learners_never_train_on_a_pretraining_split(gen, monkeypa
         interaction="synergy",
         train=TrainConfig(epochs=1, device="cpu"),
         model=ModelConfig(d_model=16, n_tokens=2, hidden=16, proj_dim=16, cnn_width=4),
-        probe=ProbeConfig(max_train=16, mlp=False, pid_clusters=2),
+        probe=ProbeConfig(max_train=64, mlp=False, pid_clusters=2),
     )
     for name in cfg.learners:
         run_cell(cfg, Cell(0, name, ("synergy",), "synergy"), None, progress=False)
