@@ -101,8 +101,8 @@ def _interaction_arg(p: Args, default: str) -> None:
         default=default,
         choices=list(INTERACTION_NAMES),
         help=f"which tasks to score (uniqueness = unique1 + unique2; default {default}); "
-        "with --set modalities=3: redundancy, uniqueness (unique1-3), synergy (synergy12, "
-        "synergy13, synergy23, synergy123), all, or one synergy task by name",
+        "three-modality data (--set modalities=3): redundancy, uniqueness (unique1-3), "
+        "synergy (synergy12, synergy13, synergy23, synergy123), all, or one synergy task",
     )
 
 

@@ -78,8 +78,10 @@ def score(
                 cell = Cell(int(seed), name, (task,), "")
                 sub = probe_subset(ds, cell, cfg.probe.max_train)
                 a = arrays[task]
+                # the clustered and BATCH PIDs are bivariate: two modalities only
+                uni = a.unimodal if ds.n_modalities == 2 else None
                 rows += probe_embeddings(
-                    cfg, ds, cell, sub, a.z_train[sub], a.z_test, a.unimodal, epoch, True
+                    cfg, ds, cell, sub, a.z_train[sub], a.z_test, uni, epoch, True
                 )
         elapsed = time.perf_counter() - t0
         for r in rows:

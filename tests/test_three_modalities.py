@@ -270,3 +270,26 @@ def test_a_plugin_takes_three_modalities(tmp_path) -> None:
 
     df = pd.read_csv(out / "results.csv")
     assert set(df.learner) == {"triple"} and set(df.task) == {"synergy123"}
+
+
+def test_score_takes_three_modality_data(tmp_path) -> None:
+    """A user's embeddings of a three-modality dataset file are scored on its tasks; the
+    bivariate PID estimates are skipped even where the file holds unimodal embeddings."""
+    import json
+
+    import pandas as pd
+
+    from pid_bench.cli import main
+
+    ds = generators.make("bits", modalities=3, n_train=400, n_test=200)
+    data = save_npz(ds, tmp_path / "d.npz")
+    fp = json.loads(str(np.load(data)["meta"]))["fingerprint"]
+    emb = tmp_path / "e.npz"
+    np.savez(emb, fingerprint=np.array(fp), z_train=np.hstack(ds.train.modalities),
+             z_test=np.hstack(ds.test.modalities), z1_test=ds.test.x1, z2_test=ds.test.x2)  # fmt: skip
+    out = tmp_path / "s"
+    argv = ["score", "--data", str(data), "--embeddings", str(emb), "--name", "raw"]
+    assert main([*argv, "--interaction", "synergy", "--no-mlp", "--out", str(out)]) == 0
+    df = pd.read_csv(out / "results.csv")
+    assert set(df.task) == {"synergy12", "synergy13", "synergy23", "synergy123"}
+    assert set(df.probe) == {"linear"}
