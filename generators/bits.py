@@ -247,7 +247,7 @@ def generate(
     )
 
 
-def _draw3(
+def draw_latents3(
     n: int, bits: int, rng: np.random.Generator, bias: dict[str, np.ndarray] | None = None
 ) -> dict[str, np.ndarray]:
     """`n` rows of the three-modality groups; `bias` (one synergy task's map) ties its groups:
@@ -267,7 +267,7 @@ def _draw3(
 #: A pair's second group, tied by its pretraining map to the first.
 _BIAS_SOURCE3: dict[str, str] = {"p12_2": "p12_1", "p13_3": "p13_1", "p23_3": "p23_2"}
 #: The group each synergy task's pretraining split ties to the others (its map's target).
-_BIAS_TARGET3: dict[str, str] = {
+BIAS_TARGET3: dict[str, str] = {
     "synergy12": "p12_2",
     "synergy13": "p13_3",
     "synergy23": "p23_3",
@@ -285,13 +285,13 @@ def structure3(bits: int) -> LatentStructure:
     )
 
 
-def bias_maps3(bits: int, seed: int) -> dict[str, np.ndarray]:
+def bias_maps3(bits: int, seed: int, generator: str = "bits") -> dict[str, np.ndarray]:
     """Each synergy task's fixed map: a permutation of the K = 2**bits classes for a pair, a
-    (K * K,) table of classes (t1, t2) -> t3 for the triple."""
+    (K * K,) table of classes (t1, t2) -> t3 for the triple (drawn from `generator`'s streams)."""
     k = 1 << bits
     maps = {}
-    for task, target in _BIAS_TARGET3.items():
-        rng = stream(seed, "bits", f"synergy_map_{task}")
+    for task, target in BIAS_TARGET3.items():
+        rng = stream(seed, generator, f"synergy_map_{task}")
         maps[task] = rng.integers(0, k, size=k * k) if target == "t3" else rng.permutation(k)
     return maps
 
@@ -304,7 +304,7 @@ def _sample3(
     rng: np.random.Generator,
     bias: dict[str, np.ndarray] | None = None,
 ) -> Split:
-    latents = _draw3(n, bits, rng, bias)
+    latents = draw_latents3(n, bits, rng, bias)
     codes = {f: _codes(v) for f, v in latents.items()}
     xs = []
     for emb, held in zip(embs, X3_FACTORS, strict=True):
@@ -334,7 +334,7 @@ def _generate3(
         for task, table in maps.items():
             pretrain[task] = _sample3(
                 n_train, bits, noise, embs, stream(seed, g, f"m3_pretrain_{task}"),
-                {_BIAS_TARGET3[task]: table},
+                {BIAS_TARGET3[task]: table},
             )  # fmt: skip
         extra["synergy_maps"] = {t: [int(c) for c in m] for t, m in maps.items()}
     st = structure3(bits)

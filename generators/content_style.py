@@ -33,6 +33,12 @@ Synergy pretraining split (`synergy_pretrain="permutation"`, the default): as in
 `pretrain["synergy"]` holds pairs with s2 := pi(s1) for a permutation pi drawn from `seed`;
 probes, label-trained learners and the true PID use the unbiased splits.
 
+Three modalities (`modalities=3`): the groups, tasks, pretraining splits and lattice ground
+truth of `bits` with three modalities (its module docstring), each group a content table as
+here; modality i holds 5 groups (5 * `content_dim` + `style_dim` features), the pair and triple
+groups scaled by `synergy_scale`. Two modalities (the default) draw exactly what they drew
+before the option existed.
+
 Ground truth: the labels are functions of the content groups, which are uniform and
 independent, and style and noise are independent of them; the true PID is the exact BROJA
 solve on the bit groups, as for `bits`.
@@ -52,8 +58,22 @@ import numpy as np
 
 from ._params import check_choice, check_float, check_int, check_sizes, stream
 from ._truth import FACTORS, X1_FACTORS, X2_FACTORS, apply_label, exact_pid, n_label_classes
-from .base import SYNERGY_PRETRAIN, TASKS, VIEW_BUILDERS, BimodalDataset, Split, register
-from .bits import LABELS, MAX_BITS, _codes, draw_latents, structure
+from .base import SYNERGY_PRETRAIN, TASKS, TASKS3, VIEW_BUILDERS, BimodalDataset, Split, register
+from .bits import (
+    BIAS_TARGET3,
+    FACTORS3,
+    LABELS,
+    LABELS3,
+    MAX_BITS,
+    MAX_BITS3,
+    X3_FACTORS,
+    _codes,
+    bias_maps3,
+    draw_latents,
+    draw_latents3,
+    structure,
+    structure3,
+)
 
 #: Leaky-ReLU slope of the nonlinear mixing layers (`depth` > 0).
 SLOPE = 0.2
@@ -99,12 +119,13 @@ class ContentStyleViews:
     style_std: float
     noise: float
     view_keep: float
-    modalities: tuple[_Modality, _Modality]
+    modalities: tuple[_Modality, ...]
 
     def sample(
         self, latents: dict[str, np.ndarray], rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Observations (x1, x2) of the given content latents, with new style and noise."""
+    ) -> tuple[np.ndarray, ...]:
+        """Observations (x1, x2) (x3 too with three modalities) of the given content latents,
+        with new style and noise."""
         codes = {f: _codes(g) for f, g in latents.items()}
         n = len(next(iter(codes.values())))
         out = []
@@ -114,7 +135,7 @@ class ContentStyleViews:
             if self.noise > 0:
                 x += np.float32(self.noise) * rng.standard_normal(x.shape, dtype=np.float32)
             out.append(x)
-        return out[0], out[1]
+        return tuple(out)
 
     def view_latents(
         self, latents: dict[str, np.ndarray], rng: np.random.Generator
@@ -132,8 +153,8 @@ class ContentStyleViews:
 
     def draw(
         self, latents: dict[str, np.ndarray], rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """A new view (x1, x2) of each row whose latents are given."""
+    ) -> tuple[np.ndarray, ...]:
+        """A new view (x1, x2[, x3]) of each row whose latents are given."""
         return self.sample(self.view_latents(latents, rng), rng)
 
 
@@ -147,34 +168,59 @@ def _build_views(
     noise: float,
     view_keep: float,
     seed: int,
+    modalities: int = 2,
 ) -> ContentStyleViews:
     g = "content_style"
     k = 1 << bits
-    d = 3 * content_dim + style_dim
+    held = (X1_FACTORS, X2_FACTORS) if modalities == 2 else X3_FACTORS
+    d = len(held[0]) * content_dim + style_dim
     mods = []
-    for m, factors in enumerate((X1_FACTORS, X2_FACTORS), start=1):
-        rng = stream(seed, g, f"map{m}")
+    for m, factors in enumerate(held, start=1):
+        rng = stream(seed, g, f"map{m}" if modalities == 2 else f"m3_map{m}")
         tables = {}
         for f in factors:
             t = rng.standard_normal((k, content_dim))
             # Standardised over the uniform codes: each content feature has mean 0, variance 1.
             t = (t - t.mean(axis=0)) / np.maximum(t.std(axis=0), 1e-12)
-            tables[f] = t * (synergy_scale if f.startswith("s") else 1.0)
+            tables[f] = t * (synergy_scale if _synergy_group(f) else 1.0)
         mixing = [_orthogonal(d, rng) for _ in range(depth + 1)]
         mods.append(_Modality(factors, tables, mixing, 1.0))
     views = ContentStyleViews(bits, style_dim, style_std, noise, view_keep, tuple(mods))
     for mod in mods:
         if depth == 0:
             # An orthogonal map keeps the total variance of [content, style].
-            total = 2 * content_dim + content_dim * synergy_scale**2 + style_dim * style_std**2
+            n_syn = sum(_synergy_group(f) for f in mod.factors)
+            total = (
+                (len(mod.factors) - n_syn) * content_dim
+                + n_syn * content_dim * synergy_scale**2
+                + style_dim * style_std**2
+            )
             mod.scale = float(np.sqrt(total / d))
         else:
-            rng = stream(seed, g, "scale")
-            lat = {f: rng.integers(0, 2, size=(_SCALE_SAMPLES, bits)) for f in FACTORS}
+            rng = stream(seed, g, "scale" if modalities == 2 else "m3_scale")
+            factors = FACTORS if modalities == 2 else FACTORS3
+            lat = {f: rng.integers(0, 2, size=(_SCALE_SAMPLES, bits)) for f in factors}
             style = rng.standard_normal((_SCALE_SAMPLES, style_dim)) * style_std
             x = mod.render({f: _codes(v) for f, v in lat.items()}, style)
             mod.scale = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
     return views
+
+
+def _synergy_group(factor: str) -> bool:
+    """A group a synergy label reads (scaled by `synergy_scale`): s1, s2; with three
+    modalities the pair groups p.. and the triple groups t1-t3."""
+    return factor.startswith(("s", "p", "t"))
+
+
+def _split3(
+    n: int, views: ContentStyleViews, rng: np.random.Generator, bias: dict | None = None
+) -> Split:
+    """`n` triples; `bias` ties one synergy task's groups (`bits.draw_latents3`)."""
+    latents = draw_latents3(n, views.bits, rng, bias)
+    xs = views.sample(latents, rng)
+    codes = {f: _codes(g) for f, g in latents.items()}
+    labels = {t: apply_label(LABELS3[t], codes) for t in TASKS3}
+    return Split(x1=xs[0], x2=xs[1], x3=xs[2], labels=labels, latents=latents)
 
 
 def _split(
@@ -203,8 +249,12 @@ def generate(
     n_test: int = 2000,
     seed: int = 0,
     synergy_pretrain: str = "permutation",
+    modalities: int = 2,
 ) -> BimodalDataset:
     """Content/style data: each modality has 3 * `content_dim` + `style_dim` features.
+
+    `modalities=3`: three modalities holding the groups and tasks of `bits` with three
+    modalities (module docstring), 5 * `content_dim` + `style_dim` features each.
 
     `view_keep` is the probability that a view keeps each content group (1: views keep all the
     content; 0: views are unrelated to their sample). The generative map depends only on
@@ -213,7 +263,8 @@ def generate(
     split, and `train` and `test` are the same arrays either way.
     """
     g = "content_style"
-    bits = check_int(g, "bits", bits, low=1, high=MAX_BITS)
+    modalities = check_int(g, "modalities", modalities, low=2, high=3)
+    bits = check_int(g, "bits", bits, low=1, high=MAX_BITS if modalities == 2 else MAX_BITS3)
     content_dim = check_int(g, "content_dim", content_dim, low=1)
     synergy_scale = check_float(g, "synergy_scale", synergy_scale, low=0.0)
     style_dim = check_int(g, "style_dim", style_dim, low=0)
@@ -229,8 +280,25 @@ def generate(
         )
 
     views = _build_views(
-        bits, content_dim, synergy_scale, style_dim, style_std, depth, noise, view_keep, seed
-    )
+        bits, content_dim, synergy_scale, style_dim, style_std, depth, noise, view_keep, seed,
+        modalities,
+    )  # fmt: skip
+    params = {
+        "bits": bits,
+        "content_dim": content_dim,
+        "synergy_scale": synergy_scale,
+        "style_dim": style_dim,
+        "style_std": style_std,
+        "depth": depth,
+        "noise": noise,
+        "view_keep": view_keep,
+        "n_train": n_train,
+        "n_test": n_test,
+        "seed": seed,
+        "synergy_pretrain": synergy_pretrain,
+    }
+    if modalities == 3:
+        return _generate3(views, params)
     train = _split(n_train, views, stream(seed, g, "train"), None)
     test = _split(n_test, views, stream(seed, g, "test"), None)
     pretrain = {}
@@ -267,10 +335,40 @@ def generate(
     )
 
 
+def _generate3(views: ContentStyleViews, params: dict) -> BimodalDataset:
+    """The three-modality dataset of `generate` (its parameters checked there)."""
+    g, seed, bits, n_train = "content_style", params["seed"], params["bits"], params["n_train"]
+    train = _split3(n_train, views, stream(seed, g, "m3_train"))
+    test = _split3(params["n_test"], views, stream(seed, g, "m3_test"))
+    pretrain, extra = {}, {}
+    if params["synergy_pretrain"] == "permutation":
+        maps = bias_maps3(bits, seed, g)
+        for task, table in maps.items():
+            rng = stream(seed, g, f"m3_pretrain_{task}")
+            pretrain[task] = _split3(n_train, views, rng, {BIAS_TARGET3[task]: table})
+        extra["synergy_maps"] = {t: [int(c) for c in m] for t, m in maps.items()}
+    st = structure3(bits)
+    return BimodalDataset(
+        name=g,
+        params={**params, "modalities": 3, **extra},
+        train=train,
+        test=test,
+        true_pid={t: exact_pid(st, LABELS3[t]) for t in TASKS3},
+        n_classes={t: n_label_classes(st, LABELS3[t]) for t in TASKS3},
+        pretrain=pretrain,
+        views=views,
+    )
+
+
 def views_from_params(params: dict) -> ContentStyleViews:
     """The view source of a dataset from its recorded parameters (a loaded `.npz` file)."""
     keys = ("bits", "content_dim", "synergy_scale", "style_dim", "style_std", "depth", "noise")
-    return _build_views(*(params[k] for k in keys), params["view_keep"], params["seed"])
+    return _build_views(
+        *(params[k] for k in keys),
+        params["view_keep"],
+        params["seed"],
+        int(params.get("modalities", 2)),
+    )
 
 
 VIEW_BUILDERS["content_style"] = views_from_params

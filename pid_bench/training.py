@@ -112,13 +112,14 @@ def _view_drawer(
     rows: np.ndarray,
     rng: np.random.Generator,
     device: torch.device,
-) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """`learner.augment` for one batch: new views of its rows from the generator."""
+) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """`learner.augment` for one batch: new views of its rows from the generator (one per
+    modality the learner passes)."""
 
-    def draw(x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if x1.shape[0] != len(rows) or x2.shape[0] != len(rows):
+    def draw(*xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if any(x.shape[0] != len(rows) for x in xs):
             raise LearnerError(
-                f"learner {learner_label(learner)!r}: augment was called on {x1.shape[0]} "
+                f"learner {learner_label(learner)!r}: augment was called on {xs[0].shape[0]} "
                 f"rows of a batch of {len(rows)}; generator views are drawn for the rows of "
                 "the batch, so call it on the whole batch (or run with aug.views=tensor)"
             )
@@ -126,10 +127,9 @@ def _view_drawer(
         # 37 ms inside the loop with both pools at 2 threads (Cross: 4.1 s/epoch, 0.66 s with
         # this limit, 0.61 s with tensor augmentations; benchmarks/bench_training.py).
         with _blas_controller().limit(limits=1, user_api="blas"):
-            v1, v2 = views(rows, rng)
-        return (
-            torch.as_tensor(v1, dtype=x1.dtype, device=device),
-            torch.as_tensor(v2, dtype=x2.dtype, device=device),
+            vs = views(rows, rng)
+        return tuple(
+            torch.as_tensor(v, dtype=x.dtype, device=device) for v, x in zip(vs, xs, strict=True)
         )
 
     return draw

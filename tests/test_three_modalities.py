@@ -285,11 +285,54 @@ def test_score_takes_three_modality_data(tmp_path) -> None:
     data = save_npz(ds, tmp_path / "d.npz")
     fp = json.loads(str(np.load(data)["meta"]))["fingerprint"]
     emb = tmp_path / "e.npz"
-    np.savez(emb, fingerprint=np.array(fp), z_train=np.hstack(ds.train.modalities),
-             z_test=np.hstack(ds.test.modalities), z1_test=ds.test.x1, z2_test=ds.test.x2)  # fmt: skip
+    z = {"z_train": np.hstack(ds.train.modalities), "z_test": np.hstack(ds.test.modalities)}
+    np.savez(emb, fingerprint=np.array(fp), z1_test=ds.test.x1, z2_test=ds.test.x2, **z)
     out = tmp_path / "s"
     argv = ["score", "--data", str(data), "--embeddings", str(emb), "--name", "raw"]
     assert main([*argv, "--interaction", "synergy", "--no-mlp", "--out", str(out)]) == 0
     df = pd.read_csv(out / "results.csv")
     assert set(df.task) == {"synergy12", "synergy13", "synergy23", "synergy123"}
     assert set(df.probe) == {"linear"}
+
+
+# --- content_style with three modalities ---------------------------------------------------
+
+
+def test_content_style_three_modalities_tasks_truth_and_views(tmp_path) -> None:
+    """Each task all in its node; a view keeps every modality's content exactly and draws new
+    style (read back through the inverse of the linear mixing); files rebuild the views."""
+    ds = generators.make("content_style", modalities=3, n_train=400, n_test=200, seed=4)
+    assert ds.n_modalities == 3 and ds.tasks == TASKS3
+    cd = ds.params["content_dim"]
+    assert ds.modality_shapes == ((5 * cd + 192,),) * 3
+    for task in TASKS3:
+        r = ds.true_pid[task]
+        assert r.atom(ds.task_atom(task)) == pytest.approx(2.0, abs=1e-9)
+        assert max(abs(v) for k, v in r.atoms.items() if k != ds.task_atom(task)) < 1e-9
+    c = {f: codes(g) for f, g in ds.train.latents.items()}
+    np.testing.assert_array_equal(ds.train.labels["synergy123"], c["t1"] ^ c["t2"] ^ c["t3"])
+    rng = np.random.default_rng(0)
+    views = ds.views.draw(ds.train.latents, rng)
+    assert len(views) == 3
+    for m, (x, v) in enumerate(zip(ds.train.modalities, views, strict=True)):
+        mod = ds.views.modalities[m]
+        zx = (x.astype(np.float64) * mod.scale) @ mod.mixing[0].T
+        zv = (v.astype(np.float64) * mod.scale) @ mod.mixing[0].T
+        np.testing.assert_allclose(zv[:, : 5 * cd], zx[:, : 5 * cd], atol=1e-3)
+        assert abs(np.corrcoef(zx[:, 5 * cd :].ravel(), zv[:, 5 * cd :].ravel())[0, 1]) < 0.05
+        # the modality holds its own groups: its content is the tables of those groups
+        want = np.hstack([mod.tables[f][c[f]] for f in mod.factors])
+        np.testing.assert_allclose(zx[:, : 5 * cd], want, atol=1e-3)
+    assert [m.factors for m in ds.views.modalities] == list(X3_FACTORS)
+    back = load_npz(save_npz(ds, tmp_path / "cs3.npz"))
+    again = back.views.draw(ds.train.latents, np.random.default_rng(0))
+    for a, b in zip(views, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_content_style_two_modalities_draw_what_they_drew_before() -> None:
+    """Fingerprints measured on the code before `modalities` existed (e96406b)."""
+    assert fingerprint(generators.make("content_style")) == "ceba43394e09e8ea"
+    kw = {"n_train": 300, "n_test": 100}
+    ds = generators.make("content_style", depth=2, view_keep=0.5, **kw)
+    assert fingerprint(ds) == "6396ec7e126358cc"
