@@ -41,6 +41,7 @@ LEARNER_ORDER: tuple[str, ...] = (
     "cross_self",
     "factorcl",
     "shared_private",
+    "symile",
     "comm",
     "comm_unimodal",
     "supervised",
@@ -58,6 +59,7 @@ LEARNER_LABELS: dict[str, str] = {
     "random": "Random",
     "random_fusion": "Random fusion",
     "comm_unimodal": "CoMM (no fused term)",
+    "symile": "Symile",
 }
 
 LEARNER_COLOURS: dict[str, str] = {
@@ -70,6 +72,7 @@ LEARNER_COLOURS: dict[str, str] = {
     "random": "#9A9A9A",
     "random_fusion": "#4D4D4D",
     "comm_unimodal": "#F0E442",
+    "symile": "#661100",
 }
 
 LEARNER_MARKERS: dict[str, str] = {
@@ -82,6 +85,7 @@ LEARNER_MARKERS: dict[str, str] = {
     "random": "X",
     "random_fusion": "x",
     "comm_unimodal": "h",
+    "symile": "*",
 }
 
 # Learners without a preferred colour take these in turn: Paul Tol's "muted" scheme (also

@@ -336,3 +336,25 @@ def test_content_style_two_modalities_draw_what_they_drew_before() -> None:
     kw = {"n_train": 300, "n_test": 100}
     ds = generators.make("content_style", depth=2, view_keep=0.5, **kw)
     assert fingerprint(ds) == "6396ec7e126358cc"
+
+
+def test_report_and_check_take_a_three_modality_run(run3, tmp_path) -> None:
+    """Figures group unique1-3 as uniqueness and the pairwise synergies as one interaction;
+    the bits figure shows every task by its symbol; a baseline of the run passes `check`."""
+    from pid_bench.cli import main
+    from pid_bench.report.data import ATOM_SYMBOL, interaction
+
+    _, _, out = run3
+    assert {interaction(t) for t in TASKS3} == {
+        "redundancy", "uniqueness", "pairwise synergy", "triple synergy"
+    }  # fmt: skip
+    assert [ATOM_SYMBOL[t] for t in TASKS3][-4:] == ["S12", "S13", "S23", "S123"]
+    rep = tmp_path / "rep"
+    assert main(["report", str(out), "--out", str(rep)]) == 0
+    for name in ("accuracy_bars.png", "pid_bars.png", "summary.md", "summary.html"):
+        assert (rep / name).stat().st_size > 0, name
+    text = (rep / "summary.md").read_text()
+    assert "synergy123" in text and "unique3" in text
+    base = tmp_path / "base.json"
+    assert main(["baseline", str(out), "--out", str(base)]) == 0
+    assert main(["check", str(out), "--baseline", str(base)]) == 0

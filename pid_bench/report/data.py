@@ -19,15 +19,38 @@ from pid_bench.check import run_plugins
 from pid_bench.discrimination import learner_roles
 from pid_bench.results import read_runs
 
-#: Interactions as the figures group tasks: uniqueness averages unique1 and unique2 per seed.
-INTERACTIONS: tuple[str, ...] = ("redundancy", "uniqueness", "synergy")
+#: Interactions as the figures group tasks: uniqueness averages unique1 and unique2 (and
+#: unique3) per seed; with three modalities the three pairwise synergies average into one
+#: interaction and the triple synergy is its own.
+INTERACTIONS: tuple[str, ...] = (
+    "redundancy",
+    "uniqueness",
+    "synergy",
+    "pairwise synergy",
+    "triple synergy",
+)
 TASK_INTERACTION: dict[str, str] = {
     "redundancy": "redundancy",
     "unique1": "uniqueness",
     "unique2": "uniqueness",
+    "unique3": "uniqueness",
     "synergy": "synergy",
+    "synergy12": "pairwise synergy",
+    "synergy13": "pairwise synergy",
+    "synergy23": "pairwise synergy",
+    "synergy123": "triple synergy",
 }
-ATOM_SYMBOL: dict[str, str] = {"redundancy": "R", "unique1": "U1", "unique2": "U2", "synergy": "S"}
+ATOM_SYMBOL: dict[str, str] = {
+    "redundancy": "R",
+    "unique1": "U1",
+    "unique2": "U2",
+    "unique3": "U3",
+    "synergy": "S",
+    "synergy12": "S12",
+    "synergy13": "S13",
+    "synergy23": "S23",
+    "synergy123": "S123",
+}
 
 ACC_LABEL = "balanced accuracy (linear probe)"
 CAPTURE_LABEL = "capture (bits / true bits)"
@@ -79,7 +102,8 @@ def report_roles(df: pd.DataFrame) -> dict[str, str]:
 
 
 def interaction(task: str) -> str:
-    """The interaction a task measures (uniqueness for unique1 and unique2)."""
+    """The interaction a task measures (uniqueness for unique1-3, pairwise synergy for
+    synergy12/13/23)."""
     return TASK_INTERACTION.get(task, task)
 
 

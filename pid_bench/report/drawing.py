@@ -137,7 +137,8 @@ def grouped_bars(
                 **plotstyle.ZERO_MARKER,
             )
             zero_drawn = True
-    ax.set_xticks(x, list(groups))
+    # more than the two-modality figures' three groups: multi-word names on two lines
+    ax.set_xticks(x, [g.replace(" ", "\n") if len(groups) > 3 else g for g in groups])
     ax.set_xlim(-0.5, len(groups) - 0.5)
     ax.set_ylim(0, top)
     ax.tick_params(axis="x", length=0)

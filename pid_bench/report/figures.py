@@ -218,9 +218,12 @@ def pid_bars(final: pd.DataFrame, styles: Styles, suffix: str, probe: str = "lin
         )
     top = nice_top(max([*truth.values(), *(stats["mean"] + stats["std"])]))
     _, zero = grouped_bars(ax, groups, series, top)
-    ax.set_xticks(
-        range(len(tasks)), [f"{ATOM_SYMBOL.get(t, t)}\n({t})" for t in tasks], linespacing=1.1
-    )
+    # three modalities' eight tasks: the symbol alone (S12, S123, ...) fits under its bars
+    labels = [
+        ATOM_SYMBOL.get(t, t) if len(tasks) > 4 else f"{ATOM_SYMBOL.get(t, t)}\n({t})"
+        for t in tasks
+    ]
+    ax.set_xticks(range(len(tasks)), labels, linespacing=1.1)
     ax.set_ylabel("information (bits)")
     title, suffixes = seed_legend(stats)
     handles = [Patch(label="true atom", **plotstyle.TRUE_BAR)]
