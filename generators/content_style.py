@@ -45,8 +45,8 @@ solve on the bit groups, as for `bits`.
 
 Defaults (style std 5 over 192 dimensions, 8 content dimensions per group, synergy groups x8,
 linear mixing), measured at the quick profile, seeds 0-2, linear probe, chance 0.25: the frozen
-random encoders read 0.323 / 0.296 / 0.281 / 0.251 (R / U1 / U2 / S) and the supervised
-ceiling 0.997 / 0.996 / 0.997 / 1.000. At synergy x4 the ceiling read 0.507 on synergy (seed
+random encoders read 0.326 / 0.297 / 0.281 / 0.249 (R / U1 / U2 / S) and the supervised
+ceiling 0.998 / 0.998 / 0.998 / 1.000. At synergy x4 the ceiling read 0.507 on synergy (seed
 0), at style std 4 the floor 0.347 +- 0.015 on redundancy (reports/content_style/README.md).
 """
 
