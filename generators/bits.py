@@ -41,8 +41,8 @@ default) draw exactly what they drew before the option existed.
 Measured (`pid-bench run --generator bits --interaction synergy --seeds 0 1 2`, quick
 profile, linear probe, synergy, chance 0.25): CoMM 0.353 +- 0.025 without the split against
 0.619 +- 0.090 with it, its untrained architecture (`random_fusion`) 0.368 / 0.380; at the
-paper profile CoMM 0.967 against 0.712. The README ("Reading synergy results"), reports/bits/ and reports/bits_curves/
-hold the tables and learning curves.
+paper profile CoMM 0.967 against 0.712. The README ("Reading synergy results"), reports/bits/
+and reports/bits_curves/ hold the tables and learning curves.
 """
 
 from __future__ import annotations
