@@ -320,7 +320,8 @@ def sweep_figure(final: pd.DataFrame, param: str, styles: Styles, stem: str) -> 
 
     ncols = 2 if len(tasks) == 4 else len(tasks)
     nrows = math.ceil(len(tasks) / ncols)
-    fig = new_figure(0.1 + 1.3 * nrows)
+    # one row of panels still needs the height of the y label ("capture (bits / true bits)")
+    fig = new_figure(max(0.1 + 1.3 * nrows, 2.0))
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     xs = np.sort(stats["x"].unique())
     log_x = is_numeric and xs.min() > 0 and xs.max() / xs.min() >= 100
