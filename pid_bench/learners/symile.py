@@ -31,8 +31,10 @@ class Symile(_TwoTower):
     One pooled encoder per modality, as Cross; each embedding is L2-normalised inside the loss,
     and the logit scale is learned (CLIP's parametrisation, exp of a parameter initialised at
     log(1 / temperature), capped at 100). `negatives` "n" (O(N) negatives per row, the paper's
-    default) or "n_squared". Two modalities: the loss is CLIP's, with a learned scale. The
-    probes read the concatenation of the (unnormalised) embeddings, as for Cross.
+    default) or "n_squared". Two modalities: with "n_squared" the loss is CLIP's InfoNCE with a
+    learned scale; with "n" its negatives are the other modality's rows permuted (one of them
+    can be the positive). The probes read the concatenation of the (unnormalised) embeddings,
+    as for Cross.
     """
 
     negatives = "n"
