@@ -228,10 +228,13 @@ class CoMM(Learner):
         va, vb = self.project_views(t1, t2, x1.shape[0])
         return comm_loss(va, vb, self.model_cfg.temperature, fused_term=self.fused_term)
 
-    def project_views(self, t1: Tensor, t2: Tensor, n: int) -> tuple[list[Tensor], list[Tensor]]:
-        """Head outputs [Z1, Z2, Z] of view a and of view b, from each modality's tokens of
-        both views stacked (2n, n_i, d), view a first: what `comm_loss` takes."""
-        z = self.fusion(t1, t2, MASKS_ALL)
+    def project_views(
+        self, t1: Tensor, t2: Tensor, n: int, t3: Tensor | None = None
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """Head outputs [Z1, Z2, Z] ([Z1, Z2, Z3, Z] with `t3`) of view a and of view b, from
+        each modality's tokens of both views stacked (2n, n_i, d), view a first: what
+        `comm_loss` takes."""
+        z = self.fusion(t1, t2, MASKS_ALL if t3 is None else MASKS_ALL3, t3=t3)
         if batch_independent(self.head):
             # every mask and view in one call: the same numbers as one call each
             chunks = self.head(torch.cat(z, 0)).split(n, 0)  # [Z1', Z1'', Z2', Z2'', Z', Z'']
@@ -246,13 +249,7 @@ class CoMM(Learner):
         vb = self.augment(x1, x2, generator, x3=x3)
         encs = (self.enc1, self.enc2, self.enc3)
         t = [torch.cat(encode_views(e, a, b), 0) for e, a, b in zip(encs, va, vb, strict=True)]
-        z = self.fusion(t[0], t[1], MASKS_ALL3, t3=t[2])
-        n = x1.shape[0]
-        if batch_independent(self.head):
-            chunks = self.head(torch.cat(z, 0)).split(n, 0)
-            za, zb = list(chunks[0::2]), list(chunks[1::2])
-        else:
-            za, zb = [self.head(zk[:n]) for zk in z], [self.head(zk[n:]) for zk in z]
+        za, zb = self.project_views(t[0], t[1], x1.shape[0], t3=t[2])
         return comm_loss(za, zb, self.model_cfg.temperature, fused_term=self.fused_term)
 
     def embed(self, x1, x2, x3=None):
