@@ -123,8 +123,8 @@ def check_dataset(ds: BimodalDataset, tasks: tuple[str, ...], where: str = "") -
         **{f"pretrain[{t!r}]": s for t, s in ds.pretrain.items()},
     }
     for split_name, split in splits.items():
-        for name in ("x1", "x2"):
-            x = np.asarray(getattr(split, name))
+        for i, x in enumerate(split.modalities, start=1):
+            name, x = f"x{i}", np.asarray(x)
             if np.issubdtype(x.dtype, np.floating) and not _finite(x):
                 n_bad = sum(
                     int((~np.isfinite(x[i : i + 1024])).sum()) for i in range(0, len(x), 1024)
@@ -174,7 +174,7 @@ def check_run_data(cfg: RunConfig, ds: BimodalDataset) -> None:
 
 def check_modalities(cls: type[Learner], name: str, n: int) -> None:
     """ValueError unless learner `cls` (run as `name`) takes `n` modalities."""
-    if n not in getattr(cls, "modalities", (2,)):
+    if n not in cls.modalities:
         raise ValueError(
             f"learner {name!r} takes {' or '.join(map(str, cls.modalities))} modalities and "
             f"this dataset has {n} (bimodal by design, or not yet written for {n}; a learner "

@@ -358,3 +358,12 @@ def test_report_and_check_take_a_three_modality_run(run3, tmp_path) -> None:
     base = tmp_path / "base.json"
     assert main(["baseline", str(out), "--out", str(base)]) == 0
     assert main(["check", str(out), "--baseline", str(base)]) == 0
+
+
+def test_nan_in_the_third_modality_is_blamed_on_the_data() -> None:
+    from pid_bench.cell import check_dataset
+
+    ds = generators.make("bits", modalities=3, n_train=200, n_test=100)
+    ds.train.x3[0, 0] = np.nan
+    with pytest.raises(ValueError, match="x3 of the train split has 1 NaN or inf values"):
+        check_dataset(ds, ds.tasks)
