@@ -5,7 +5,9 @@
     ds.true_pid["synergy"]  # PIDResult, bits
 
 `parameters(name)` lists a generator's parameters with their defaults; `coerce_params` turns
-command-line strings (`--set key=value`) into values of the defaults' types.
+command-line strings (`--set key=value`) into values of the defaults' types. A parameter whose
+default is None and whose annotation is `T | None` (T int, float, bool or str) takes values of
+type T, or "none" for the default.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import ast
 import inspect
 import math
 import numbers
+import types
+import typing
 from collections.abc import Iterable
 from typing import Any
 
@@ -82,8 +86,17 @@ def _type_name(default: Any) -> str:
     return f"a value like {default!r}"
 
 
-def _check_type(name: str, key: str, value: Any, default: Any) -> Any:
-    """`value` converted to the type of `default`, or a ValueError saying what is accepted."""
+def _accepted_text(default: Any, shown: Any) -> str:
+    """What a parameter accepts: the type of `default`, "or none" where its real default
+    (`shown`, given only then) is None."""
+    if shown is ...:
+        return f"{_type_name(default)} (default {default!r})"
+    return f"{_type_name(default)} or none (default {shown!r})"
+
+
+def _check_type(name: str, key: str, value: Any, default: Any, shown: Any = ...) -> Any:
+    """`value` converted to the type of `default`, or a ValueError saying what is accepted
+    (naming `shown` as the default where given: an optional parameter's is None)."""
     if default is None:
         return value
     ok: bool
@@ -102,10 +115,26 @@ def _check_type(name: str, key: str, value: Any, default: Any) -> Any:
         ok = True
     if not ok:
         raise ValueError(
-            f"generator {name!r}: parameter {key!r} must be {_type_name(default)} "
-            f"(default {default!r}), got {value!r} of type {type(value).__name__}"
+            f"generator {name!r}: parameter {key!r} must be {_accepted_text(default, shown)}, "
+            f"got {value!r} of type {type(value).__name__}"
         )
     return value
+
+
+#: A value of each type an optional parameter (`T | None = None`) may take, to coerce and check.
+_EXAMPLES: dict[type, Any] = {bool: False, int: 0, float: 0.0, str: ""}
+
+
+def _typed_default(name: str, key: str, default: Any) -> Any:
+    """`default`, or where it is None and the annotation `T | None`, an example value of T."""
+    if default is not None:
+        return default
+    hint = typing.get_type_hints(get(name)).get(key)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        concrete = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(concrete) == 1 and concrete[0] in _EXAMPLES:
+            return _EXAMPLES[concrete[0]]
+    return None
 
 
 def make(name: str, **params: Any) -> BimodalDataset:
@@ -116,7 +145,15 @@ def make(name: str, **params: Any) -> BimodalDataset:
     """
     gen = get(name)
     defaults = _known_parameters(name, params)
-    checked = {k: _check_type(name, k, v, defaults[k]) for k, v in params.items()}
+    checked = {}
+    for k, v in params.items():
+        if defaults[k] is not None:
+            checked[k] = _check_type(name, k, v, defaults[k])
+        elif v is not None:
+            # an optional parameter (`T | None = None`) takes a T
+            checked[k] = _check_type(name, k, v, _typed_default(name, k, None), None)
+        else:
+            checked[k] = None
     return gen(**checked)
 
 
@@ -124,7 +161,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _coerce(name: str, key: str, text: str, default: Any) -> Any:
+def _coerce(name: str, key: str, text: str, default: Any, shown: Any = ...) -> Any:
     s = text.strip()
     if isinstance(default, bool):
         if s.lower() in _TRUE:
@@ -162,8 +199,8 @@ def _coerce(name: str, key: str, text: str, default: Any) -> Any:
             if isinstance(value, type(default)):
                 return value
     raise ValueError(
-        f"generator {name!r}: parameter {key!r} must be {_type_name(default)} "
-        f"(default {default!r}), got {text!r}"
+        f"generator {name!r}: parameter {key!r} must be {_accepted_text(default, shown)}, "
+        f"got {text!r}"
     )
 
 
@@ -182,4 +219,11 @@ def _known_parameters(name: str, keys: Iterable[str]) -> dict[str, Any]:
 def coerce_params(name: str, strings: dict[str, str]) -> dict[str, Any]:
     """Convert `key -> string` pairs (from `--set key=value`) to the defaults' types."""
     defaults = _known_parameters(name, strings)
-    return {k: _coerce(name, k, v, defaults[k]) for k, v in strings.items()}
+    out = {}
+    for k, v in strings.items():
+        example = _typed_default(name, k, defaults[k])
+        if defaults[k] is None and example is not None and v.strip().lower() == "none":
+            out[k] = None
+        else:
+            out[k] = _coerce(name, k, v, example, ... if defaults[k] is not None else None)
+    return out

@@ -376,6 +376,20 @@ def test_coerce_params() -> None:
         coerce_params("nope", {})
 
 
+def test_optional_parameters_take_their_annotated_type_or_none() -> None:
+    """A `float | None = None` parameter (content_style's synergy_scale) takes numbers from the
+    command line and from Python, "none" for its default, and says both in its error."""
+    assert coerce_params("content_style", {"synergy_scale": "16"}) == {"synergy_scale": 16.0}
+    assert coerce_params("content_style", {"synergy_scale": " None "}) == {"synergy_scale": None}
+    with pytest.raises(ValueError, match=r"must be a number or none \(default None\), got 'x'"):
+        coerce_params("content_style", {"synergy_scale": "x"})
+    kw = {"n_train": 20, "n_test": 10}
+    with pytest.raises(ValueError, match=r"must be a number or none.*got True of type bool"):
+        make("content_style", synergy_scale=True, **kw)
+    assert make("content_style", synergy_scale=np.int64(4), **kw).params["synergy_scale"] == 4.0
+    assert make("content_style", synergy_scale=None, **kw).params["synergy_scale"] == 8.0
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     bits=st.integers(1, 3),
