@@ -113,6 +113,7 @@ def test_summary_markdown_tables_and_links(plain_report: tuple[Path, list[Path]]
         assert (out / link).is_file(), link
     assert "## Linear probe: balanced accuracy" in md
     assert "| learner | redundancy | unique1 | unique2 | synergy |" in md
+    assert "per interaction (uniqueness averages the unique1 and unique2 tasks)." in md
     # Skipped figures are explained, not silently missing.
     assert "learning_curves: the runs were probed at one epoch only" in md
     assert "sweep: no sweep runs" in md

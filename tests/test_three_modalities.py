@@ -373,6 +373,9 @@ def test_report_and_check_take_a_three_modality_run(run3, tmp_path) -> None:
         assert (rep / name).stat().st_size > 0, name
     text = (rep / "summary.md").read_text()
     assert "synergy123" in text and "unique3" in text
+    # the accuracy figure's caption names what each of its bars averages
+    assert "(uniqueness averages the unique1, unique2 and unique3 tasks; pairwise synergy " in text
+    assert "averages the synergy12, synergy13 and synergy23 tasks)" in text
     base = tmp_path / "base.json"
     assert main(["baseline", str(out), "--out", str(base)]) == 0
     assert main(["check", str(out), "--baseline", str(base)]) == 0

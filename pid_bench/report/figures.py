@@ -177,12 +177,26 @@ def accuracy_bars(final: pd.DataFrame, styles: Styles, suffix: str) -> Fig:
     add_legend(fig, handles, title)
 
     caption = (
-        "Linear-probe balanced accuracy on frozen representations, per interaction "
-        "(uniqueness averages the unique1 and unique2 tasks). Bars: mean over seeds; "
+        "Linear-probe balanced accuracy on frozen representations, per interaction"
+        f"{_averaged_tasks(final)}. Bars: mean over seeds; "
         f"error bars: std over seeds ({seed_counts(stats)}). Dashed lines: chance (1/K). "
         + role_caption(learners, styles, "bar", zero)
     ).strip()
     return Fig("accuracy_bars" + suffix, "Balanced accuracy per interaction", caption, figure=fig)
+
+
+def _averaged_tasks(final: pd.DataFrame) -> str:
+    """ " (uniqueness averages the unique1 and unique2 tasks)": which tasks each bar of several
+    averages, from the tasks present (unique1-3 and the pairwise synergies on three
+    modalities)."""
+    tasks = task_order(final["task"].unique())
+    parts = []
+    for name in interaction_order({interaction(t) for t in tasks}):
+        members = [t for t in tasks if interaction(t) == name]
+        if len(members) > 1:
+            listed = ", ".join(members[:-1]) + f" and {members[-1]}"
+            parts.append(f"{name} averages the {listed} tasks")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def pid_bars(final: pd.DataFrame, styles: Styles, suffix: str, probe: str = "linear") -> Fig | None:
