@@ -37,6 +37,14 @@ COLUMNS: tuple[str, ...] = (
     "elapsed_s",  # wall seconds of the (learner, seed, task-group) cell
 )
 
+#: Columns read as text whatever they hold: a three-modality table of synergy123 alone has
+#: true_atom "123" on every row, which would otherwise be read back as the integer 123.
+TEXT_COLUMNS: dict[str, type] = {
+    c: str
+    for c in ("run_id", "generator", "learner", "task", "probe", "metric", "true_atom",
+              "sweep_param", "sweep_value", "git_sha", "device")
+}  # fmt: skip
+
 #: Metrics that measure interaction capture (what regression checks compare).
 CAPTURE_METRICS: tuple[str, ...] = ("balanced_accuracy", "mi_bits", "capture")
 
@@ -163,7 +171,7 @@ def read(path: str | Path, *, complete: bool = True) -> pd.DataFrame:
             )
         raise ValueError(f"no results table at {p}: expected a run folder or a results.csv file")
     try:
-        df = pd.read_csv(p, dtype={"sweep_param": str, "sweep_value": str}, keep_default_na=False)
+        df = pd.read_csv(p, dtype=TEXT_COLUMNS, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise ValueError(f"{p} is not a readable results table: {msg}") from None

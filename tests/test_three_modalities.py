@@ -388,3 +388,22 @@ def test_nan_in_the_third_modality_is_blamed_on_the_data() -> None:
     ds.train.x3[0, 0] = np.nan
     with pytest.raises(ValueError, match="x3 of the train split has 1 NaN or inf values"):
         check_dataset(ds, ds.tasks)
+
+
+def test_a_table_of_synergy123_alone_reads_its_atom_back_as_text(run3, tmp_path) -> None:
+    """A results table whose only task is synergy123 has true_atom "123" on every row; it must
+    come back as the text "123" (not the integer 123, which broke `report`)."""
+    import pandas as pd
+
+    from pid_bench.cli import main
+    from pid_bench.results import read
+
+    _, _, out = run3
+    df = pd.read_csv(out / "results.csv", dtype=str, keep_default_na=False)
+    only = tmp_path / "only123"
+    only.mkdir()
+    df[df["task"] == "synergy123"].to_csv(only / "results.csv", index=False)
+    back = read(only / "results.csv", complete=False)
+    assert set(back["true_atom"]) == {"123"}
+    assert main(["report", str(only), "--out", str(tmp_path / "rep")]) == 0
+    assert "| synergy123 | 123 |" in (tmp_path / "rep" / "summary.md").read_text()
