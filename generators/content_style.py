@@ -50,7 +50,8 @@ ceiling 0.998 / 0.998 / 0.998 / 1.000. At synergy x4 the ceiling read 0.507 on s
 0), at style std 4 the floor 0.347 +- 0.015 on redundancy (reports/content_style/README.md).
 With three modalities (seed 0, same profile) the triple XOR of groups scaled x8 read 0.485 for
 the supervised ceiling (1.000 at 60 epochs); at x16, the three-modality default, the ceiling
-reads 0.986-1.000 on all eight tasks and the floors 0.249-0.309 (reports/three_modalities/).
+reads 0.994-1.000 on all eight tasks and the floors 0.247-0.311 (seeds 0-2,
+reports/three_modalities/).
 """
 
 from __future__ import annotations
