@@ -34,7 +34,10 @@ Williams-Beer lattice: redundancy = r ("1|2|3"), unique_i = u_i ("i"), synergy12
 p12_2 ("12"), synergy13, synergy23, synergy123 = t1 XOR t2 XOR t3 ("123"). The true PID of each
 is the exact I_min lattice PID of the latent joint (`estimators.lattice`). Pretraining splits,
 one per synergy task: the pair's second group a fixed permutation of its first (p12_2 :=
-pi12(p12_1), ...), and for synergy123 t3 := g(t1, t2) for a fixed random table g. `bits` is at
+pi12(p12_1), ...), and for synergy123 t3 := g(t1, t2) for a fixed random table g
+(`triple_map="table"`, the default; it leaves t3 pairwise dependent on t1 and on t2) or a
+random Latin square (`triple_map="latin"`: t3 independent of t1 and of t2, determined by
+both, the pairwise-independent case of Symile's XOR data). `bits` is at
 most `MAX_BITS3` (5 groups of `bits` bits per modality are tabulated). Two modalities (the
 default) draw exactly what they drew before the option existed.
 
@@ -192,6 +195,7 @@ def generate(
     seed: int = 0,
     synergy_pretrain: str = "permutation",
     modalities: int = 2,
+    triple_map: str = "table",
 ) -> BimodalDataset:
     """Bit-group data: `bits` bits per latent group, `dim` features per modality.
 
@@ -200,11 +204,14 @@ def generate(
     `noise`, `n_test`). `synergy_pretrain` ("permutation" or "none") adds or drops the biased
     synergy pretraining split (module docstring); `train` and `test` are the same arrays
     either way. `modalities`: 2, or 3 (module docstring; `bits` at most `MAX_BITS3`).
+    `triple_map` (three modalities): the synergy123 pretraining map, "table" or "latin"
+    (`TRIPLE_MAPS`).
     """
     g = "bits"
     modalities = check_int(g, "modalities", modalities, low=2, high=3)
+    triple_map = check_triple_map(g, triple_map, modalities)
     if modalities == 3:
-        return _generate3(bits, dim, noise, n_train, n_test, seed, synergy_pretrain)
+        return _generate3(bits, dim, noise, n_train, n_test, seed, synergy_pretrain, triple_map)
     bits = check_int(g, "bits", bits, low=1, high=MAX_BITS)
     dim = check_int(g, "dim", dim, low=1)
     noise = check_float(g, "noise", noise, low=0.0)
@@ -285,14 +292,28 @@ def structure3(bits: int) -> LatentStructure:
     )
 
 
-def bias_maps3(bits: int, seed: int, generator: str = "bits") -> dict[str, np.ndarray]:
+#: The triple's pretraining map (`triple_map`): "table", a random table of (t1, t2), which
+#: leaves t3 pairwise dependent on t1 and on t2; "latin", a random Latin square (each row and
+#: column a permutation), under which t3 is independent of t1 and of t2 and a function of both.
+TRIPLE_MAPS: tuple[str, ...] = ("table", "latin")
+
+
+def bias_maps3(
+    bits: int, seed: int, generator: str = "bits", triple_map: str = "table"
+) -> dict[str, np.ndarray]:
     """Each synergy task's fixed map: a permutation of the K = 2**bits classes for a pair, a
-    (K * K,) table of classes (t1, t2) -> t3 for the triple (drawn from `generator`'s streams)."""
+    (K * K,) table of classes (t1, t2) -> t3 for the triple (drawn from `generator`'s streams;
+    `triple_map` one of `TRIPLE_MAPS`)."""
     k = 1 << bits
     maps = {}
     for task, target in BIAS_TARGET3.items():
         rng = stream(seed, generator, f"synergy_map_{task}")
         maps[task] = rng.integers(0, k, size=k * k) if target == "t3" else rng.permutation(k)
+    if triple_map == "latin":
+        # The XOR table with its rows, columns and symbols permuted: a Latin square.
+        rng = stream(seed, generator, "synergy_map_synergy123_latin")
+        rows, cols, symbols = (rng.permutation(k) for _ in range(3))
+        maps["synergy123"] = symbols[rows[:, None] ^ cols[None, :]].ravel()
     return maps
 
 
@@ -315,8 +336,26 @@ def _sample3(
     return Split(x1=xs[0], x2=xs[1], x3=xs[2], labels=labels, latents=latents)
 
 
+def check_triple_map(generator: str, triple_map: object, modalities: int) -> str:
+    """`triple_map` checked: one of `TRIPLE_MAPS`, and "table" unless there are 3 modalities."""
+    triple_map = check_choice(generator, "triple_map", triple_map, TRIPLE_MAPS)
+    if modalities == 2 and triple_map != "table":
+        raise ValueError(
+            f"generator {generator!r}: triple_map applies to modalities=3 only (the synergy123 "
+            f"pretraining map), got triple_map={triple_map!r} with 2 modalities"
+        )
+    return triple_map
+
+
 def _generate3(
-    bits: int, dim: int, noise: float, n_train: int, n_test: int, seed: int, synergy_pretrain: str
+    bits: int,
+    dim: int,
+    noise: float,
+    n_train: int,
+    n_test: int,
+    seed: int,
+    synergy_pretrain: str,
+    triple_map: str,
 ) -> BimodalDataset:
     g = "bits"
     bits = check_int(g, "bits", bits, low=1, high=MAX_BITS3)
@@ -330,7 +369,7 @@ def _generate3(
     test = _sample3(n_test, bits, noise, embs, stream(seed, g, "m3_test"))
     pretrain, extra = {}, {}
     if synergy_pretrain == "permutation":
-        maps = bias_maps3(bits, seed)
+        maps = bias_maps3(bits, seed, g, triple_map)
         for task, table in maps.items():
             pretrain[task] = _sample3(
                 n_train, bits, noise, embs, stream(seed, g, f"m3_pretrain_{task}"),
@@ -349,6 +388,7 @@ def _generate3(
             "seed": seed,
             "synergy_pretrain": synergy_pretrain,
             "modalities": 3,
+            "triple_map": triple_map,
             **extra,
         },
         train=train,

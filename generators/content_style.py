@@ -73,6 +73,7 @@ from .bits import (
     X3_FACTORS,
     _codes,
     bias_maps3,
+    check_triple_map,
     draw_latents,
     draw_latents3,
     structure,
@@ -259,13 +260,14 @@ def generate(
     seed: int = 0,
     synergy_pretrain: str = "permutation",
     modalities: int = 2,
+    triple_map: str = "table",
 ) -> BimodalDataset:
     """Content/style data: each modality has 3 * `content_dim` + `style_dim` features.
 
     `modalities=3`: three modalities holding the groups and tasks of `bits` with three
     modalities (module docstring), 5 * `content_dim` + `style_dim` features each.
     `synergy_scale` None: `SYNERGY_SCALE` (8) with two modalities, `SYNERGY_SCALE3` (16) with
-    three.
+    three. `triple_map` (three modalities): the synergy123 pretraining map, as in `bits`.
 
     `view_keep` is the probability that a view keeps each content group (1: views keep all the
     content; 0: views are unrelated to their sample). The generative map depends only on
@@ -275,6 +277,7 @@ def generate(
     """
     g = "content_style"
     modalities = check_int(g, "modalities", modalities, low=2, high=3)
+    triple_map = check_triple_map(g, triple_map, modalities)
     bits = check_int(g, "bits", bits, low=1, high=MAX_BITS if modalities == 2 else MAX_BITS3)
     content_dim = check_int(g, "content_dim", content_dim, low=1)
     if synergy_scale is None:
@@ -311,7 +314,7 @@ def generate(
         "synergy_pretrain": synergy_pretrain,
     }
     if modalities == 3:
-        return _generate3(views, params)
+        return _generate3(views, {**params, "triple_map": triple_map})
     train = _split(n_train, views, stream(seed, g, "train"), None)
     test = _split(n_test, views, stream(seed, g, "test"), None)
     pretrain = {}
@@ -355,7 +358,7 @@ def _generate3(views: ContentStyleViews, params: dict) -> BimodalDataset:
     test = _split3(params["n_test"], views, stream(seed, g, "m3_test"))
     pretrain, extra = {}, {}
     if params["synergy_pretrain"] == "permutation":
-        maps = bias_maps3(bits, seed, g)
+        maps = bias_maps3(bits, seed, g, params["triple_map"])
         for task, table in maps.items():
             rng = stream(seed, g, f"m3_pretrain_{task}")
             pretrain[task] = _split3(n_train, views, rng, {BIAS_TARGET3[task]: table})

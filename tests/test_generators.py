@@ -77,6 +77,7 @@ def test_registry_and_defaults() -> None:
         "seed": 0,
         "synergy_pretrain": "permutation",
         "modalities": 2,
+        "triple_map": "table",
     }
     assert parameters("gaussian") == {
         "latent_dim": 5,
@@ -177,8 +178,9 @@ def test_shapes_and_dtypes(name: str, params: dict, dim: int) -> None:
     assert ds.name == name
     # the synergy map is derived from the seed and recorded beside the parameters
     recorded = {k: v for k, v in ds.params.items() if k != "synergy_map"}
-    # `modalities` is recorded only when 3: two-modality datasets are described as before
-    defaults = {k: v for k, v in parameters(name).items() if k != "modalities"}
+    # `modalities` and `triple_map` are recorded only with 3 modalities: two-modality datasets
+    # are described as before
+    defaults = {k: v for k, v in parameters(name).items() if k not in ("modalities", "triple_map")}
     assert recorded == {**defaults, **params, "n_train": 30, "n_test": 11}
     assert ds.tasks == TASKS
     assert ds.modality_kinds == ("vector", "vector")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import generators
+from estimators import mutual_info_bits
 from generators.base import TASK_ATOM3, TASKS3
 from generators.bits import X3_FACTORS, bias_maps3
 from generators.io import fingerprint, load_npz, save_npz
@@ -87,6 +88,40 @@ def test_pretraining_splits_tie_each_synergy_tasks_groups() -> None:
     np.testing.assert_array_equal(c["t3"], maps["synergy123"][c["t1"] * 4 + c["t2"]])
     none = generators.make("bits", modalities=3, synergy_pretrain="none", **SMALL)
     assert none.pretrain == {} and "synergy_maps" not in none.params
+
+
+def _pairwise_mi(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """Plug-in mutual information (bits) of two class columns."""
+    p = np.zeros((k, k))
+    np.add.at(p, (a, b), 1.0)
+    return mutual_info_bits(p / p.sum())
+
+
+@pytest.mark.parametrize("name", ["bits", "content_style"])
+def test_latin_triple_map_ties_the_three_without_tying_any_two(name: str) -> None:
+    """triple_map="latin": t3 = g(t1, t2) on the synergy123 pretraining split with g a Latin
+    square, so t3 carries nothing about t1 or t2 alone (Symile's case); the default random
+    table leaves it pairwise dependent. The other splits and maps are those of the default."""
+    kw = {"modalities": 3, "bits": 2, "seed": 1, "n_train": 4000, "n_test": 100}
+    latin = generators.make(name, triple_map="latin", **kw)
+    table = generators.make(name, **kw)
+    assert latin.params["triple_map"] == "latin" and table.params["triple_map"] == "table"
+    g = np.array(latin.params["synergy_maps"]["synergy123"]).reshape(4, 4)
+    for line in (*g, *g.T):
+        assert sorted(line) == [0, 1, 2, 3]  # every row and column a permutation
+    for ds, tied_pairwise in ((latin, False), (table, True)):
+        c = {f: codes(v) for f, v in ds.pretrain["synergy123"].latents.items()}
+        m = np.array(ds.params["synergy_maps"]["synergy123"])
+        np.testing.assert_array_equal(c["t3"], m[c["t1"] * 4 + c["t2"]])
+        pair = max(_pairwise_mi(c["t1"], c["t3"], 4), _pairwise_mi(c["t2"], c["t3"], 4))
+        assert (pair > 0.15) if tied_pairwise else (pair < 0.02), (name, pair)
+    for split in ("train", "test"):
+        np.testing.assert_array_equal(getattr(latin, split).x1, getattr(table, split).x1)
+    np.testing.assert_array_equal(latin.pretrain["synergy12"].x2, table.pretrain["synergy12"].x2)
+    with pytest.raises(ValueError, match="triple_map applies to modalities=3 only"):
+        generators.make(name, triple_map="latin", n_train=20, n_test=10)
+    with pytest.raises(ValueError, match="triple_map must be one of table, latin"):
+        generators.make(name, modalities=3, triple_map="xor", n_train=20, n_test=10)
 
 
 def test_file_round_trip_keeps_the_third_modality_and_the_lattice(tmp_path) -> None:
