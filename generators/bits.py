@@ -34,12 +34,13 @@ Williams-Beer lattice: redundancy = r ("1|2|3"), unique_i = u_i ("i"), synergy12
 p12_2 ("12"), synergy13, synergy23, synergy123 = t1 XOR t2 XOR t3 ("123"). The true PID of each
 is the exact I_min lattice PID of the latent joint (`estimators.lattice`). Pretraining splits,
 one per synergy task: the pair's second group a fixed permutation of its first (p12_2 :=
-pi12(p12_1), ...), and for synergy123 t3 := g(t1, t2) for a fixed random table g
-(`triple_map="table"`, the default; it leaves t3 pairwise dependent on t1 and on t2) or a
-random Latin square (`triple_map="latin"`: t3 independent of t1 and of t2, determined by
-both, the pairwise-independent case of Symile's XOR data). `bits` is at
-most `MAX_BITS3` (5 groups of `bits` bits per modality are tabulated). Two modalities (the
-default) draw exactly what they drew before the option existed.
+pi12(p12_1), ...), and for synergy123 t3 := g(t1, t2) for a fixed map g: a random Latin
+square (`triple_map="latin"`, the default: t3 independent of t1 and of t2, determined by both,
+the pairwise-independent case of Symile's XOR data) or a random table (`triple_map="table"`,
+the only map before git 2c0a693: it leaves t3 pairwise dependent on t1 and on t2, so pairwise
+objectives can learn the groups from pairs; reports/three_modalities/). `bits` is at most
+`MAX_BITS3` (5 groups of `bits` bits per modality are tabulated). Two modalities (the default)
+draw exactly what they drew before the option existed.
 
 Measured (`pid-bench run --generator bits --interaction synergy --seeds 0 1 2`, quick
 profile, linear probe, synergy, chance 0.25): CoMM 0.353 +- 0.025 without the split against
@@ -78,6 +79,12 @@ MAX_BITS = 5
 #: Upper bound on `bits` with three modalities: each modality's embedding is tabulated on its
 #: 5 * bits input bits (32,768 rows at 3).
 MAX_BITS3 = 3
+#: The triple's pretraining map (`triple_map`): "latin" (the default), a random Latin square
+#: (each row and column a permutation), under which t3 is independent of t1 and of t2 and a
+#: function of both; "table", a random table of (t1, t2), which leaves t3 pairwise dependent on
+#: t1 and on t2.
+TRIPLE_MAPS: tuple[str, ...] = ("latin", "table")
+TRIPLE_MAP = "latin"
 
 #: Three modalities: the groups each modality holds, and the labels (module docstring).
 X3_FACTORS: tuple[tuple[str, ...], ...] = (
@@ -195,7 +202,7 @@ def generate(
     seed: int = 0,
     synergy_pretrain: str = "permutation",
     modalities: int = 2,
-    triple_map: str = "table",
+    triple_map: str = TRIPLE_MAP,
 ) -> BimodalDataset:
     """Bit-group data: `bits` bits per latent group, `dim` features per modality.
 
@@ -204,7 +211,7 @@ def generate(
     `noise`, `n_test`). `synergy_pretrain` ("permutation" or "none") adds or drops the biased
     synergy pretraining split (module docstring); `train` and `test` are the same arrays
     either way. `modalities`: 2, or 3 (module docstring; `bits` at most `MAX_BITS3`).
-    `triple_map` (three modalities): the synergy123 pretraining map, "table" or "latin"
+    `triple_map` (three modalities): the synergy123 pretraining map, "latin" or "table"
     (`TRIPLE_MAPS`).
     """
     g = "bits"
@@ -292,14 +299,8 @@ def structure3(bits: int) -> LatentStructure:
     )
 
 
-#: The triple's pretraining map (`triple_map`): "table", a random table of (t1, t2), which
-#: leaves t3 pairwise dependent on t1 and on t2; "latin", a random Latin square (each row and
-#: column a permutation), under which t3 is independent of t1 and of t2 and a function of both.
-TRIPLE_MAPS: tuple[str, ...] = ("table", "latin")
-
-
 def bias_maps3(
-    bits: int, seed: int, generator: str = "bits", triple_map: str = "table"
+    bits: int, seed: int, generator: str = "bits", triple_map: str = TRIPLE_MAP
 ) -> dict[str, np.ndarray]:
     """Each synergy task's fixed map: a permutation of the K = 2**bits classes for a pair, a
     (K * K,) table of classes (t1, t2) -> t3 for the triple (drawn from `generator`'s streams;
@@ -337,9 +338,10 @@ def _sample3(
 
 
 def check_triple_map(generator: str, triple_map: object, modalities: int) -> str:
-    """`triple_map` checked: one of `TRIPLE_MAPS`, and "table" unless there are 3 modalities."""
+    """`triple_map` checked: one of `TRIPLE_MAPS`, and the default unless there are 3
+    modalities."""
     triple_map = check_choice(generator, "triple_map", triple_map, TRIPLE_MAPS)
-    if modalities == 2 and triple_map != "table":
+    if modalities == 2 and triple_map != TRIPLE_MAP:
         raise ValueError(
             f"generator {generator!r}: triple_map applies to modalities=3 only (the synergy123 "
             f"pretraining map), got triple_map={triple_map!r} with 2 modalities"

@@ -70,6 +70,7 @@ from .bits import (
     LABELS3,
     MAX_BITS,
     MAX_BITS3,
+    TRIPLE_MAP,
     X3_FACTORS,
     _codes,
     bias_maps3,
@@ -260,7 +261,7 @@ def generate(
     seed: int = 0,
     synergy_pretrain: str = "permutation",
     modalities: int = 2,
-    triple_map: str = "table",
+    triple_map: str = TRIPLE_MAP,
 ) -> BimodalDataset:
     """Content/style data: each modality has 3 * `content_dim` + `style_dim` features.
 

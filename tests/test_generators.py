@@ -77,7 +77,7 @@ def test_registry_and_defaults() -> None:
         "seed": 0,
         "synergy_pretrain": "permutation",
         "modalities": 2,
-        "triple_map": "table",
+        "triple_map": "latin",
     }
     assert parameters("gaussian") == {
         "latent_dim": 5,

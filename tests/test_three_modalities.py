@@ -99,12 +99,12 @@ def _pairwise_mi(a: np.ndarray, b: np.ndarray, k: int) -> float:
 
 @pytest.mark.parametrize("name", ["bits", "content_style"])
 def test_latin_triple_map_ties_the_three_without_tying_any_two(name: str) -> None:
-    """triple_map="latin": t3 = g(t1, t2) on the synergy123 pretraining split with g a Latin
-    square, so t3 carries nothing about t1 or t2 alone (Symile's case); the default random
-    table leaves it pairwise dependent. The other splits and maps are those of the default."""
+    """triple_map="latin" (the default): t3 = g(t1, t2) on the synergy123 pretraining split
+    with g a Latin square, so t3 carries nothing about t1 or t2 alone (Symile's case); a random
+    table ("table") leaves it pairwise dependent. The other splits and maps are the same."""
     kw = {"modalities": 3, "bits": 2, "seed": 1, "n_train": 4000, "n_test": 100}
-    latin = generators.make(name, triple_map="latin", **kw)
-    table = generators.make(name, **kw)
+    latin = generators.make(name, **kw)
+    table = generators.make(name, triple_map="table", **kw)
     assert latin.params["triple_map"] == "latin" and table.params["triple_map"] == "table"
     g = np.array(latin.params["synergy_maps"]["synergy123"]).reshape(4, 4)
     for line in (*g, *g.T):
@@ -119,8 +119,8 @@ def test_latin_triple_map_ties_the_three_without_tying_any_two(name: str) -> Non
         np.testing.assert_array_equal(getattr(latin, split).x1, getattr(table, split).x1)
     np.testing.assert_array_equal(latin.pretrain["synergy12"].x2, table.pretrain["synergy12"].x2)
     with pytest.raises(ValueError, match="triple_map applies to modalities=3 only"):
-        generators.make(name, triple_map="latin", n_train=20, n_test=10)
-    with pytest.raises(ValueError, match="triple_map must be one of table, latin"):
+        generators.make(name, triple_map="table", n_train=20, n_test=10)
+    with pytest.raises(ValueError, match="triple_map must be one of latin, table"):
         generators.make(name, modalities=3, triple_map="xor", n_train=20, n_test=10)
 
 
