@@ -7,7 +7,9 @@ is also read against its own untrained architecture (`Learner.untrained_floor`, 
 floor far above chance, a ceiling close to the floor (the task puts every learner at the same
 level), or a ceiling below a learner it bounds are reported, never hidden.
 
-All numbers are linear-probe balanced accuracy at the final epoch, averaged over seeds.
+All numbers are linear-probe balanced accuracy at the final epoch, averaged over seeds; the
+ceiling is also checked with the MLP probe where a run has one (a learner whose embeddings an
+MLP reads better than the supervised learner's: that ceiling has not learnt the label).
 """
 
 from __future__ import annotations
@@ -209,4 +211,31 @@ def floor_ceiling(
                     "ceiling below a learner it bounds is a bug in the ceiling (undertrained, "
                     "or a representation its classifier does not read linearly)"
                 )
+    notes += _mlp_above_ceiling(df, learners, tasks)
     return FloorCeiling(pd.DataFrame(task_rows), pd.DataFrame(rows), notes)
+
+
+def _mlp_above_ceiling(df: pd.DataFrame, learners: list[str], tasks: list[str]) -> list[str]:
+    """Notes where a learner's MLP probe reads more than the ceiling's MLP probe: the ceiling
+    does not bound what that representation holds (e.g. a supervised learner that learnt one
+    of the two bits of an XOR while another's frozen embeddings hold both)."""
+    stats = summarise(df, probes=("mlp",), metrics=("balanced_accuracy",))
+    if stats.empty:
+        return []
+    mlp = stats.groupby(["learner", "task"], sort=False)["mean"].mean()
+    notes = []
+    for t in tasks:
+        hi = mlp.get((CEILING, t), np.nan)
+        above = [
+            (name, mlp.get((name, t), np.nan))
+            for name in learners
+            if name != CEILING and mlp.get((name, t), np.nan) > hi + CEILING_SLACK
+        ]
+        if above:
+            listed = ", ".join(f"{name} {a:.3f}" for name, a in above)
+            notes.append(
+                f"{t}: with the MLP probe {listed} read above the ceiling ({CEILING} {hi:.3f}): "
+                "the ceiling does not bound what those representations hold, so it is not a "
+                "ceiling for this task (the supervised learner has not learnt the label)"
+            )
+    return notes

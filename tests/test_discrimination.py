@@ -46,6 +46,29 @@ def test_a_ceiling_below_a_learner_it_bounds_is_reported(write_fixture_run, tmp_
     assert any("above the ceiling" in n for n in fc.format().splitlines())
 
 
+def test_a_ceiling_the_mlp_probe_reads_below_a_learner_is_reported(
+    write_fixture_run, tmp_path
+) -> None:
+    """A supervised learner that learnt part of a label (one bit of a two-bit XOR: 0.5) while
+    another learner's frozen embeddings hold all of it (the MLP probe reads 1.0) is no ceiling,
+    even where the linear probe reads every other learner below it."""
+    df = read(write_fixture_run(tmp_path / "r", learners=LEARNERS) / "results.csv")
+    assert not [n for n in floor_ceiling(df, {}, LEARNERS).notes if "MLP probe" in n]
+    acc = (df["metric"] == "balanced_accuracy") & (df["task"] == "synergy")
+    mlp = acc & (df["probe"] == "mlp")
+    df.loc[mlp & (df["learner"] == "supervised"), "value"] = 0.5
+    df.loc[mlp & (df["learner"] == "cross"), "value"] = 1.0
+    notes = floor_ceiling(df, {}, LEARNERS).notes
+    assert any(
+        n.startswith("synergy: with the MLP probe ")
+        and "cross 1.000" in n
+        and "read above the ceiling (supervised 0.500)" in n
+        for n in notes
+    ), notes
+    # the linear probe's check is unchanged: no learner reads above the linear ceiling here
+    assert not [n for n in notes if "reads above the ceiling" in n]
+
+
 def test_a_task_that_does_not_discriminate_is_reported(write_fixture_run, tmp_path) -> None:
     # the floor raised to the ceiling on redundancy: every learner reads the same there
     run = write_fixture_run(
