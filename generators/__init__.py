@@ -86,19 +86,22 @@ def _type_name(default: Any) -> str:
     return f"a value like {default!r}"
 
 
-def _accepted_text(default: Any, shown: Any) -> str:
-    """What a parameter accepts: the type of `default`, "or none" where its real default
-    (`shown`, given only then) is None."""
-    if shown is ...:
-        return f"{_type_name(default)} (default {default!r})"
-    return f"{_type_name(default)} or none (default {shown!r})"
+def _accepted_text(default: Any, optional: bool) -> str:
+    """What a parameter accepts: the type of `default`; for an optional parameter (`default`
+    an example of its type, its real default None) that type "or none"."""
+    if optional:
+        return f"{_type_name(default)} or none (default None)"
+    return f"{_type_name(default)} (default {default!r})"
 
 
-def _check_type(name: str, key: str, value: Any, default: Any, shown: Any = ...) -> Any:
-    """`value` converted to the type of `default`, or a ValueError saying what is accepted
-    (naming `shown` as the default where given: an optional parameter's is None)."""
-    if default is None:
-        return value
+def _check_type(name: str, key: str, value: Any, default: Any) -> Any:
+    """`value` converted to the type of `default` (of the annotation `T` for an optional
+    parameter, `T | None = None`), or a ValueError saying what is accepted."""
+    optional = default is None
+    if optional:
+        default = _typed_example(name, key)
+        if default is None or value is None:
+            return value
     ok: bool
     if isinstance(default, bool):
         ok = isinstance(value, (bool, np.bool_))
@@ -115,7 +118,7 @@ def _check_type(name: str, key: str, value: Any, default: Any, shown: Any = ...)
         ok = True
     if not ok:
         raise ValueError(
-            f"generator {name!r}: parameter {key!r} must be {_accepted_text(default, shown)}, "
+            f"generator {name!r}: parameter {key!r} must be {_accepted_text(default, optional)}, "
             f"got {value!r} of type {type(value).__name__}"
         )
     return value
@@ -125,10 +128,8 @@ def _check_type(name: str, key: str, value: Any, default: Any, shown: Any = ...)
 _EXAMPLES: dict[type, Any] = {bool: False, int: 0, float: 0.0, str: ""}
 
 
-def _typed_default(name: str, key: str, default: Any) -> Any:
-    """`default`, or where it is None and the annotation `T | None`, an example value of T."""
-    if default is not None:
-        return default
+def _typed_example(name: str, key: str) -> Any:
+    """An example value of T for a parameter annotated `T | None`; None otherwise."""
     hint = typing.get_type_hints(get(name)).get(key)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         concrete = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -145,15 +146,7 @@ def make(name: str, **params: Any) -> BimodalDataset:
     """
     gen = get(name)
     defaults = _known_parameters(name, params)
-    checked = {}
-    for k, v in params.items():
-        if defaults[k] is not None:
-            checked[k] = _check_type(name, k, v, defaults[k])
-        elif v is not None:
-            # an optional parameter (`T | None = None`) takes a T
-            checked[k] = _check_type(name, k, v, _typed_default(name, k, None), None)
-        else:
-            checked[k] = None
+    checked = {k: _check_type(name, k, v, defaults[k]) for k, v in params.items()}
     return gen(**checked)
 
 
@@ -161,8 +154,15 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def _coerce(name: str, key: str, text: str, default: Any, shown: Any = ...) -> Any:
+def _coerce(name: str, key: str, text: str, default: Any) -> Any:
     s = text.strip()
+    example = _typed_example(name, key) if default is None else None
+    optional = example is not None
+    if optional:
+        # an optional parameter (`T | None = None`): "none" for the default, else a T
+        if s.lower() == "none":
+            return None
+        default = example
     if isinstance(default, bool):
         if s.lower() in _TRUE:
             return True
@@ -199,7 +199,7 @@ def _coerce(name: str, key: str, text: str, default: Any, shown: Any = ...) -> A
             if isinstance(value, type(default)):
                 return value
     raise ValueError(
-        f"generator {name!r}: parameter {key!r} must be {_accepted_text(default, shown)}, "
+        f"generator {name!r}: parameter {key!r} must be {_accepted_text(default, optional)}, "
         f"got {text!r}"
     )
 
@@ -219,11 +219,4 @@ def _known_parameters(name: str, keys: Iterable[str]) -> dict[str, Any]:
 def coerce_params(name: str, strings: dict[str, str]) -> dict[str, Any]:
     """Convert `key -> string` pairs (from `--set key=value`) to the defaults' types."""
     defaults = _known_parameters(name, strings)
-    out = {}
-    for k, v in strings.items():
-        example = _typed_default(name, k, defaults[k])
-        if defaults[k] is None and example is not None and v.strip().lower() == "none":
-            out[k] = None
-        else:
-            out[k] = _coerce(name, k, v, example, ... if defaults[k] is not None else None)
-    return out
+    return {k: _coerce(name, k, v, defaults[k]) for k, v in strings.items()}
