@@ -308,13 +308,15 @@ def bias_maps3(
     k = 1 << bits
     maps = {}
     for task, target in BIAS_TARGET3.items():
-        rng = stream(seed, generator, f"synergy_map_{task}")
-        maps[task] = rng.integers(0, k, size=k * k) if target == "t3" else rng.permutation(k)
-    if triple_map == "latin":
-        # The XOR table with its rows, columns and symbols permuted: a Latin square.
-        rng = stream(seed, generator, "synergy_map_synergy123_latin")
-        rows, cols, symbols = (rng.permutation(k) for _ in range(3))
-        maps["synergy123"] = symbols[rows[:, None] ^ cols[None, :]].ravel()
+        if target != "t3":
+            maps[task] = stream(seed, generator, f"synergy_map_{task}").permutation(k)
+        elif triple_map == "table":
+            maps[task] = stream(seed, generator, f"synergy_map_{task}").integers(0, k, size=k * k)
+        else:
+            # The XOR table with its rows, columns and symbols permuted: a Latin square.
+            rng = stream(seed, generator, f"synergy_map_{task}_latin")
+            rows, cols, symbols = (rng.permutation(k) for _ in range(3))
+            maps[task] = symbols[rows[:, None] ^ cols[None, :]].ravel()
     return maps
 
 
