@@ -39,8 +39,9 @@ class Supervised(Learner):
         self.classifier = nn.Linear(d, self.n_classes)
 
     def loss(self, x1, x2, y, idx, generator, x3=None):
-        views = self.augment(x1, x2, generator, x3=x3)
-        logits = self.classifier(self.fuse(torch.cat(self.embed_unimodal(*views), 1)))
+        # the classifier reads the representation `embed` returns, so subclasses that change
+        # where the modalities meet override `embed` alone
+        logits = self.classifier(self.embed(*self.augment(x1, x2, generator, x3=x3)))
         loss = F.cross_entropy(logits, y)
         return loss, {"ce": float(loss.detach())}
 

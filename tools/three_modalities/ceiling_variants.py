@@ -20,7 +20,6 @@ and probed by the package's own loop, so a difference from `supervised` is the e
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pid_bench.learners.reference import Supervised
@@ -82,11 +81,6 @@ class SupervisedEarly(Supervised):
             nn.Linear(cfg.hidden, cfg.d_model),
             nn.ReLU(),
         )
-
-    def loss(self, x1, x2, y, idx, generator, x3=None):
-        views = self.augment(x1, x2, generator, x3=x3)
-        loss = F.cross_entropy(self.classifier(self.fuse(torch.cat(views, 1))), y)
-        return loss, {"ce": float(loss.detach())}
 
     def embed(self, x1, x2, x3=None):
         xs = (x1, x2) if x3 is None else (x1, x2, x3)
